@@ -1,0 +1,44 @@
+# QuickTok: `make run` serves the platform, `make test` runs every test.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: run test build bench lint fmt sample-config deps-run deps-test clean
+
+## Install what is missing, build, and serve on http://127.0.0.1:8080 with data in ./data.
+run: deps-run
+	$(CARGO) build --release -p quicktok
+	./target/release/quicktok serve
+
+## Install what is missing and run every test (format, lints, unit, property, integration).
+test: deps-test
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	eval "$$(scripts/test-env.sh)"; env | grep '^QUICKTOK_TEST_' | sed 's/^/using /' || true; \
+	$(CARGO) nextest run --workspace --locked --no-fail-fast
+
+## Build the binary (debug).
+build:
+	$(CARGO) build -p quicktok
+
+## Run the benchmarks and write docs/benchmarks.md.
+bench: deps-run
+	$(CARGO) run --release --locked -p quicktok-bench -- --out docs/benchmarks.md
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## Regenerate quicktok.sample.toml after changing a config struct.
+sample-config:
+	$(CARGO) run -q -p quicktok -- config sample > quicktok.sample.toml
+
+deps-run:
+	@scripts/deps.sh run
+
+deps-test:
+	@scripts/deps.sh test
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,292 @@
+//! `make bench`: measures the foundation's hot paths on this machine and writes the figures,
+//! with the machine, command and date, to `docs/benchmarks.md`.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use quicktok_log::{EventLog, FileLog, LogConfig, NewRecord, SyncPolicy};
+
+#[derive(Parser)]
+#[command(about = "QuickTok benchmarks")]
+struct Args {
+    /// Where to write the report.
+    #[arg(long, default_value = "docs/benchmarks.md")]
+    out: PathBuf,
+    /// Scale factor for record counts (1 = the default run, about two minutes).
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+const PAYLOAD: usize = 256;
+
+struct AppendResult {
+    label: String,
+    records: u64,
+    secs: f64,
+    fsyncs: u64,
+}
+
+async fn open_log(dir: &std::path::Path, sync: SyncPolicy) -> anyhow::Result<Arc<FileLog>> {
+    let cfg = LogConfig { sync, ..LogConfig::default() };
+    Ok(Arc::new(FileLog::open(dir, cfg).await?))
+}
+
+/// `writers` tasks each append `per_writer` records of `batch` records per call.
+async fn append_run(
+    label: &str,
+    sync: SyncPolicy,
+    writers: usize,
+    per_writer: usize,
+    batch: usize,
+) -> anyhow::Result<AppendResult> {
+    let dir = tempfile::tempdir()?;
+    let log = open_log(dir.path(), sync).await?;
+    let before = log.stats();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let payload = vec![b'x'; PAYLOAD];
+            let mut done = 0;
+            while done < per_writer {
+                let n = batch.min(per_writer - done);
+                let records = (0..n)
+                    .map(|i| NewRecord::new((w * per_writer + done + i) as i64, payload.clone()))
+                    .collect();
+                log.append("bench", records).await?;
+                done += n;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let after = log.stats();
+    Ok(AppendResult {
+        label: label.to_owned(),
+        records: (writers * per_writer) as u64,
+        secs,
+        fsyncs: after.fsyncs - before.fsyncs,
+    })
+}
+
+async fn read_run(records: usize) -> anyhow::Result<(f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let log = open_log(dir.path(), SyncPolicy::Never).await?;
+    let payload = vec![b'r'; PAYLOAD];
+    for chunk in 0..records.div_ceil(1000) {
+        let n = 1000.min(records - chunk * 1000);
+        log.append("bench", (0..n).map(|i| NewRecord::new(i as i64, payload.clone())).collect())
+            .await?;
+    }
+    // Reopen so reads come through the recovery path and the page cache, not a warm writer.
+    drop(log);
+    let log = open_log(dir.path(), SyncPolicy::Never).await?;
+    let started = Instant::now();
+    let mut offset = 0u64;
+    let mut bytes = 0usize;
+    loop {
+        let batch = log.read("bench", offset, 4096, 4 << 20).await?;
+        let Some(last) = batch.last() else { break };
+        offset = last.offset + 1;
+        bytes += batch.iter().map(|r| r.payload.len()).sum::<usize>();
+    }
+    anyhow::ensure!(offset as usize == records, "read {offset} of {records}");
+    let secs = started.elapsed().as_secs_f64();
+    Ok((records as f64 / secs, bytes as f64 / secs / 1e6))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+async fn login_run(count: usize, concurrency: usize) -> anyhow::Result<(f64, f64, f64)> {
+    let dir = tempfile::tempdir()?;
+    let mut config = quicktok::Config::default();
+    config.server.data_dir = dir.path().to_owned();
+    config.server.listen = "127.0.0.1:0".into();
+    config.rate_limit.enabled = false;
+    let shutdown = quicktok_core::Shutdown::new();
+    let app = quicktok::App::start(config, shutdown.clone()).await?;
+    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
+    let running = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let creds =
+        serde_json::json!({"username": "bencher", "password": "correct horse battery staple"});
+    let r = client.post(format!("{base}/api/v1/auth/register")).json(&creds).send().await?;
+    anyhow::ensure!(r.status() == 201, "register: {}", r.status());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/auth/login");
+        let creds = creds.clone();
+        let n = count / concurrency;
+        tasks.push(tokio::spawn(async move {
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                let r = client.post(&url).json(&creds).send().await?;
+                anyhow::ensure!(r.status() == 200, "login: {}", r.status());
+                r.bytes().await?;
+                times.push(t.elapsed());
+            }
+            anyhow::Ok(times)
+        }));
+    }
+    let mut times = Vec::new();
+    for t in tasks {
+        times.extend(t.await??);
+    }
+    let rate = times.len() as f64 / started.elapsed().as_secs_f64();
+    times.sort();
+    shutdown.cancel();
+    running.await??;
+    Ok((percentile(&times, 0.5), percentile(&times, 0.99), rate))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_owned())
+        })
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    format!("{cores} cores ({cpu}), {mem} RAM, Linux")
+}
+
+fn date() -> String {
+    std::process::Command::new("date")
+        .args(["-u", "+%Y-%m-%d %H:%M UTC"])
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default()
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scaled = |n: usize| ((n as f64 * args.scale).round() as usize).max(1);
+    let mut report = String::new();
+    writeln!(report, "# Benchmarks\n")?;
+    writeln!(
+        report,
+        "Written by `make bench` (`cargo run --release -p quicktok-bench -- --out docs/benchmarks.md`). Figures from one run on a shared, noisy machine: compare ratios within a run rather than absolute numbers across runs.\n"
+    )?;
+    writeln!(report, "- Machine: {}", machine())?;
+    writeln!(report, "- Date: {}", date())?;
+    writeln!(report, "- Command: `make bench`\n")?;
+
+    eprintln!("event log: appends");
+    let runs = vec![
+        append_run(
+            "1 writer, 1 record per append, sync=always (one fsync per append)",
+            SyncPolicy::Always,
+            1,
+            scaled(500),
+            1,
+        )
+        .await?,
+        append_run(
+            "64 writers, 1 record per append, sync=always (group commit)",
+            SyncPolicy::Always,
+            64,
+            scaled(200),
+            1,
+        )
+        .await?,
+        append_run(
+            "4 writers, 100 records per append, sync=always",
+            SyncPolicy::Always,
+            4,
+            scaled(25_000),
+            100,
+        )
+        .await?,
+        append_run(
+            "64 writers, 1 record per append, sync=interval:10ms",
+            SyncPolicy::Interval(Duration::from_millis(10)),
+            64,
+            scaled(1000),
+            1,
+        )
+        .await?,
+    ];
+    writeln!(report, "## Event log (`FileLog`), {PAYLOAD}-byte records\n")?;
+    writeln!(report, "| append workload | records | records/s | fsyncs | records per fsync |")?;
+    writeln!(report, "|---|---:|---:|---:|---:|")?;
+    for r in &runs {
+        writeln!(
+            report,
+            "| {} | {} | {:.0} | {} | {:.1} |",
+            r.label,
+            r.records,
+            r.records as f64 / r.secs,
+            r.fsyncs,
+            r.records as f64 / r.fsyncs.max(1) as f64
+        )?;
+    }
+    let serial = runs[0].records as f64 / runs[0].secs;
+    let grouped = runs[1].records as f64 / runs[1].secs;
+    writeln!(
+        report,
+        "\nGroup commit vs one fsync per append, same durability (acknowledged = on disk): **{:.1}x** the records/s.\n",
+        grouped / serial
+    )?;
+
+    eprintln!("event log: reads");
+    let read_records = scaled(500_000);
+    let (rps, mbps) = read_run(read_records).await?;
+    writeln!(report, "| read workload | records | records/s | MB/s (payload) |")?;
+    writeln!(report, "|---|---:|---:|---:|")?;
+    writeln!(
+        report,
+        "| sequential scan from offset 0 after reopen, batches of 4096 | {read_records} | {rps:.0} | {mbps:.0} |\n"
+    )?;
+
+    eprintln!("login");
+    let (p50, p99, rate) = login_run(scaled(200), 1).await?;
+    let (cp50, cp99, crate_) = login_run(scaled(200), 4).await?;
+    writeln!(
+        report,
+        "## Login (`POST /api/v1/auth/login` over HTTP, argon2id m=19 MiB t=2 p=1)\n"
+    )?;
+    writeln!(report, "| clients | p50 ms | p99 ms | logins/s |")?;
+    writeln!(report, "|---:|---:|---:|---:|")?;
+    writeln!(report, "| 1 | {p50:.1} | {p99:.1} | {rate:.1} |")?;
+    writeln!(report, "| 4 | {cp50:.1} | {cp99:.1} | {crate_:.1} |")?;
+    writeln!(
+        report,
+        "\nLogin cost is the password hash by design (OWASP parameters); `auth.max_concurrent_hashes` bounds how many run at once."
+    )?;
+
+    if let Some(parent) = args.out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(&args.out, &report)?;
+    print!("{report}");
+    Ok(())
+}

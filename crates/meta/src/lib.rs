@@ -1,0 +1,21 @@
+//! QuickTok metadata store: typed repositories over SQLite (embedded default) and PostgreSQL
+//! (scale-out). This is the only crate that knows SQL; everyone else calls the repository
+//! methods reached from [`MetaStore`].
+//!
+//! The backend is chosen by URL (see [`MetaConfig::url`]); migrations for each dialect are
+//! embedded in the binary and applied by [`MetaStore::connect`].
+
+mod config;
+mod error;
+mod refresh_tokens;
+mod store;
+mod users;
+
+#[cfg(feature = "testsuite")]
+pub mod testsuite;
+
+pub use config::{MetaConfig, SqliteSynchronous};
+pub use error::{DbError, MetaError, Result};
+pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOwner};
+pub use store::{Backend, MetaStore};
+pub use users::{NewUser, User, Users};

@@ -1,0 +1,504 @@
+//! The repository test suite, run unchanged on SQLite and PostgreSQL, plus helpers that
+//! give other crates' tests a fresh, isolated store (feature `testsuite`).
+//!
+//! Every suite function takes a [`TestDb`] (a freshly connected, empty store) and panics on
+//! failure. [`meta_testsuite!`](crate::meta_testsuite) turns the whole list into
+//! `#[tokio::test]`s for one way of making a `TestDb`, so both backends run the same list.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use quicktok_core::Id;
+use sqlx::Connection;
+use tempfile::TempDir;
+
+use crate::{
+    ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUser, Result, TokenOwner,
+    User,
+};
+
+/// The environment variable naming a PostgreSQL database the tests may create schemas in.
+pub const POSTGRES_URL_ENV: &str = "QUICKTOK_TEST_POSTGRES_URL";
+
+/// A freshly migrated, empty store that cleans up after itself: a temporary directory for
+/// SQLite, a schema of its own (dropped on drop) for PostgreSQL. Derefs to [`MetaStore`].
+pub struct TestDb {
+    store: MetaStore,
+    config: MetaConfig,
+    data_dir: PathBuf,
+    _dir: TempDir,
+    _pg_schema: Option<PgSchema>,
+}
+
+struct PgSchema {
+    admin_url: String,
+    name: String,
+}
+
+impl std::fmt::Debug for TestDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestDb").field("store", &self.store).field("config", &self.config).finish()
+    }
+}
+
+impl TestDb {
+    /// The store.
+    pub fn store(&self) -> &MetaStore {
+        &self.store
+    }
+
+    /// The configuration the store was opened with (for opening it again).
+    pub fn config(&self) -> &MetaConfig {
+        &self.config
+    }
+
+    /// The data directory passed to [`MetaStore::connect`].
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Opens a second, independent store on the same database (migrations run again).
+    pub async fn reconnect(&self) -> Result<MetaStore> {
+        MetaStore::connect(&self.config, &self.data_dir).await
+    }
+}
+
+impl Deref for TestDb {
+    type Target = MetaStore;
+    fn deref(&self) -> &MetaStore {
+        &self.store
+    }
+}
+
+// Dropping the schema on drop (also when a test panics) keeps the shared database clean.
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let admin_url = std::mem::take(&mut self.admin_url);
+        let name = std::mem::take(&mut self.name);
+        // Drop may run inside a runtime (possibly a current-thread one, possibly during a
+        // panic), where we cannot block on a future: do the cleanup on a thread with its
+        // own runtime and wait for it.
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(async {
+                let mut conn = sqlx::PgConnection::connect(&admin_url).await?;
+                sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                    .execute(&mut conn)
+                    .await?;
+                conn.close().await?;
+                Ok::<_, sqlx::Error>(())
+            })?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        });
+        match cleanup.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("warning: could not drop test schema: {e}"),
+            Err(_) => eprintln!("warning: test schema cleanup panicked"),
+        }
+    }
+}
+
+/// A store on a new SQLite file in a temporary directory (deleted on drop).
+pub async fn fresh_sqlite() -> TestDb {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let data_dir = dir.path().to_path_buf();
+    // Empty URL: exercises the default "meta.db in the data dir" path.
+    let config = MetaConfig::default();
+    let store = MetaStore::connect(&config, &data_dir).await.expect("connect to sqlite");
+    TestDb { store, config, data_dir, _dir: dir, _pg_schema: None }
+}
+
+/// A store in a new, uniquely named schema of the PostgreSQL database at `url` (the schema
+/// is dropped when the `TestDb` is). Panics if the database cannot be reached.
+pub async fn fresh_postgres(url: &str) -> TestDb {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    // Unique across the processes nextest runs in parallel and the tests within one.
+    let name = format!(
+        "qt_test_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut admin = sqlx::PgConnection::connect(url).await.expect("connect to test postgres");
+    sqlx::query(&format!("CREATE SCHEMA {name}")).execute(&mut admin).await.expect("create schema");
+    admin.close().await.expect("close admin connection");
+
+    // Every pooled connection starts with the schema as its search_path, so the tables and
+    // sqlx's migration table are created in, and found in, that schema only.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let config = MetaConfig {
+        url: format!("{url}{separator}options=-c%20search_path%3D{name}"),
+        max_connections: 8,
+        ..MetaConfig::default()
+    };
+    // From here on the guard drops the schema, even if connecting panics.
+    let pg_schema = PgSchema { admin_url: url.to_owned(), name };
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let data_dir = dir.path().to_path_buf();
+    let store = MetaStore::connect(&config, &data_dir).await.expect("connect to postgres");
+    TestDb { store, config, data_dir, _dir: dir, _pg_schema: Some(pg_schema) }
+}
+
+/// [`fresh_postgres`] on the database named by `QUICKTOK_TEST_POSTGRES_URL`, or `None`
+/// (after printing `skipped: no postgres`) when it is not set.
+pub async fn fresh_postgres_from_env() -> Option<TestDb> {
+    match std::env::var(POSTGRES_URL_ENV) {
+        Ok(url) if !url.trim().is_empty() => Some(fresh_postgres(url.trim()).await),
+        _ => {
+            println!("skipped: no postgres");
+            None
+        }
+    }
+}
+
+/// Generates one `#[tokio::test]` per suite function. `$fresh` is an async function
+/// returning `Option<TestDb>`; `None` skips the test (it returns early and passes).
+///
+/// ```ignore
+/// async fn fresh() -> Option<quicktok_meta::testsuite::TestDb> {
+///     Some(quicktok_meta::testsuite::fresh_sqlite().await)
+/// }
+/// quicktok_meta::meta_testsuite!(fresh);
+/// ```
+#[macro_export]
+macro_rules! meta_testsuite {
+    ($fresh:path) => {
+        $crate::meta_testsuite!(@each $fresh;
+            users_create_and_get,
+            users_duplicate_username_conflicts,
+            users_duplicate_id_conflicts,
+            users_set_display_name,
+            ids_use_the_full_64_bits,
+            refresh_consume_valid_once,
+            refresh_reuse_revokes_family,
+            refresh_expired,
+            refresh_not_found,
+            refresh_insert_conflict_and_unknown_user,
+            refresh_revoke_family,
+            refresh_owner,
+            refresh_revoke_all_for_user,
+            refresh_delete_expired,
+            refresh_concurrent_consume_has_one_winner,
+            ping,
+            migrations_are_idempotent,
+        );
+    };
+    (@each $fresh:path; $($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(db) = $fresh().await else { return };
+                $crate::testsuite::$name(&db).await;
+            }
+        )+
+    };
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixtures.
+
+const NOW: i64 = 1_750_000_000_000;
+const HOUR: i64 = 3_600_000;
+
+fn new_user(id: u64, username: &str) -> NewUser {
+    NewUser {
+        id: Id(id),
+        username: username.to_owned(),
+        password_hash: format!("$argon2id$v=19$m=19456,t=2,p=1$fake${id}"),
+        created_at_ms: NOW,
+    }
+}
+
+async fn user(db: &TestDb, id: u64, username: &str) -> User {
+    db.users().create(new_user(id, username)).await.unwrap()
+}
+
+/// A distinct 32-byte "hash" per tag.
+fn hash(tag: u8) -> Vec<u8> {
+    let mut h = vec![0xA5; 32];
+    h[0] = tag;
+    h
+}
+
+async fn token(db: &TestDb, tag: u8, user_id: u64, family_id: u64, expires_at_ms: i64) {
+    db.refresh_tokens()
+        .insert(NewRefreshToken {
+            token_hash: hash(tag),
+            user_id: Id(user_id),
+            family_id: Id(family_id),
+            created_at_ms: NOW - HOUR,
+            expires_at_ms,
+        })
+        .await
+        .unwrap();
+}
+
+async fn consume(db: &TestDb, tag: u8, now_ms: i64) -> ConsumeOutcome {
+    db.refresh_tokens().consume(&hash(tag), now_ms).await.unwrap()
+}
+
+// ---------------------------------------------------------------------------------------
+// Users.
+
+pub async fn users_create_and_get(db: &TestDb) {
+    let created = user(db, 7, "alice").await;
+    assert_eq!(created.id, Id(7));
+    assert_eq!(created.username, "alice");
+    assert_eq!(created.display_name, None);
+
+    let by_id = db.users().by_id(Id(7)).await.unwrap().expect("by id");
+    assert_eq!(by_id, created);
+    let by_name = db.users().by_username("alice").await.unwrap().expect("by username");
+    assert_eq!(by_name, created);
+    // Lookups normalise too.
+    assert_eq!(db.users().by_username("ALICE").await.unwrap(), Some(created));
+
+    assert_eq!(db.users().by_id(Id(8)).await.unwrap(), None);
+    assert_eq!(db.users().by_username("bob").await.unwrap(), None);
+}
+
+pub async fn users_duplicate_username_conflicts(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let err = db.users().create(new_user(2, "alice")).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { what: "username" }), "{err:?}");
+    let err = db.users().create(new_user(3, "Alice")).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { what: "username" }), "{err:?}");
+    // The loser left nothing behind.
+    assert_eq!(db.users().by_id(Id(2)).await.unwrap(), None);
+    assert_eq!(db.users().by_id(Id(3)).await.unwrap(), None);
+    // Non-ASCII names normalise the same way on both backends (lowercased in Rust).
+    user(db, 4, "Zoë").await;
+    let err = db.users().create(new_user(5, "ZOË")).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { what: "username" }), "{err:?}");
+    assert_eq!(db.users().by_username("zoë").await.unwrap().unwrap().id, Id(4));
+}
+
+pub async fn users_duplicate_id_conflicts(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let err = db.users().create(new_user(1, "bob")).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { what: "id" }), "{err:?}");
+    assert_eq!(db.users().by_username("bob").await.unwrap(), None);
+}
+
+pub async fn users_set_display_name(db: &TestDb) {
+    user(db, 1, "alice").await;
+    db.users().set_display_name(Id(1), Some("Alice A.")).await.unwrap();
+    let got = db.users().by_id(Id(1)).await.unwrap().unwrap();
+    assert_eq!(got.display_name.as_deref(), Some("Alice A."));
+    db.users().set_display_name(Id(1), None).await.unwrap();
+    assert_eq!(db.users().by_id(Id(1)).await.unwrap().unwrap().display_name, None);
+    let err = db.users().set_display_name(Id(2), Some("x")).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn ids_use_the_full_64_bits(db: &TestDb) {
+    // Generated ids never set the sign bit, but storage must round-trip any u64.
+    for (id, name) in [(i64::MAX as u64, "max"), (u64::MAX, "all-ones"), (1 << 63, "sign")] {
+        user(db, id, name).await;
+        let got = db.users().by_id(Id(id)).await.unwrap().expect(name);
+        assert_eq!(got.id, Id(id));
+    }
+    let family = u64::MAX - 1;
+    token(db, 1, u64::MAX, family, NOW + HOUR).await;
+    assert_eq!(
+        consume(db, 1, NOW).await,
+        ConsumeOutcome::Valid { user_id: Id(u64::MAX), family_id: Id(family) }
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Refresh tokens.
+
+pub async fn refresh_consume_valid_once(db: &TestDb) {
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW + HOUR).await;
+    assert_eq!(
+        consume(db, 1, NOW).await,
+        ConsumeOutcome::Valid { user_id: Id(1), family_id: Id(100) }
+    );
+    assert_eq!(
+        consume(db, 1, NOW + 1).await,
+        ConsumeOutcome::Reused { user_id: Id(1), family_id: Id(100) }
+    );
+}
+
+pub async fn refresh_reuse_revokes_family(db: &TestDb) {
+    user(db, 1, "alice").await;
+    // Family 100: token 1 rotated into token 2. Family 200: another session of the same user.
+    token(db, 1, 1, 100, NOW + HOUR).await;
+    token(db, 2, 1, 100, NOW + HOUR).await;
+    token(db, 3, 1, 200, NOW + HOUR).await;
+    assert!(matches!(consume(db, 1, NOW).await, ConsumeOutcome::Valid { .. }));
+
+    // The stolen copy of token 1 is presented: the family dies, including token 2.
+    assert_eq!(
+        consume(db, 1, NOW + 10).await,
+        ConsumeOutcome::Reused { user_id: Id(1), family_id: Id(100) }
+    );
+    assert_eq!(consume(db, 2, NOW + 20).await, ConsumeOutcome::Revoked);
+    // Once revoked, further replays report Revoked.
+    assert_eq!(consume(db, 1, NOW + 30).await, ConsumeOutcome::Revoked);
+    // Other sessions are untouched.
+    assert_eq!(
+        consume(db, 3, NOW + 40).await,
+        ConsumeOutcome::Valid { user_id: Id(1), family_id: Id(200) }
+    );
+}
+
+pub async fn refresh_expired(db: &TestDb) {
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW).await;
+    // Expiry is exclusive: a token is live strictly before expires_at_ms.
+    assert_eq!(consume(db, 1, NOW).await, ConsumeOutcome::Expired);
+    // Presenting an expired token does not use it up.
+    assert_eq!(consume(db, 1, NOW + HOUR).await, ConsumeOutcome::Expired);
+    token(db, 2, 1, 100, NOW + 1).await;
+    assert!(matches!(consume(db, 2, NOW).await, ConsumeOutcome::Valid { .. }));
+}
+
+pub async fn refresh_not_found(db: &TestDb) {
+    assert_eq!(consume(db, 9, NOW).await, ConsumeOutcome::NotFound);
+    assert_eq!(db.refresh_tokens().consume(&[], NOW).await.unwrap(), ConsumeOutcome::NotFound);
+}
+
+pub async fn refresh_insert_conflict_and_unknown_user(db: &TestDb) {
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW + HOUR).await;
+    let again = NewRefreshToken {
+        token_hash: hash(1),
+        user_id: Id(1),
+        family_id: Id(101),
+        created_at_ms: NOW,
+        expires_at_ms: NOW + HOUR,
+    };
+    let err = db.refresh_tokens().insert(again.clone()).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { what: "token_hash" }), "{err:?}");
+    let orphan = NewRefreshToken { token_hash: hash(2), user_id: Id(999), ..again };
+    let err = db.refresh_tokens().insert(orphan).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn refresh_owner(db: &TestDb) {
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW + HOUR).await;
+    let owner = db.refresh_tokens().owner(&hash(1)).await.unwrap();
+    assert_eq!(owner, Some(TokenOwner { user_id: Id(1), family_id: Id(100) }));
+    // Still answered once used.
+    db.refresh_tokens().consume(&hash(1), NOW).await.unwrap();
+    assert!(db.refresh_tokens().owner(&hash(1)).await.unwrap().is_some());
+    assert_eq!(db.refresh_tokens().owner(&hash(9)).await.unwrap(), None);
+}
+
+pub async fn refresh_revoke_family(db: &TestDb) {
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW + HOUR).await;
+    token(db, 2, 1, 100, NOW + HOUR).await;
+    token(db, 3, 1, 200, NOW + HOUR).await;
+    assert_eq!(db.refresh_tokens().revoke_family(Id(100), NOW).await.unwrap(), 2);
+    // Already revoked tokens are not counted again.
+    assert_eq!(db.refresh_tokens().revoke_family(Id(100), NOW + 1).await.unwrap(), 0);
+    assert_eq!(db.refresh_tokens().revoke_family(Id(999), NOW).await.unwrap(), 0);
+    assert_eq!(consume(db, 1, NOW).await, ConsumeOutcome::Revoked);
+    assert_eq!(consume(db, 2, NOW).await, ConsumeOutcome::Revoked);
+    assert!(matches!(consume(db, 3, NOW).await, ConsumeOutcome::Valid { .. }));
+}
+
+pub async fn refresh_revoke_all_for_user(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    token(db, 1, 1, 100, NOW + HOUR).await;
+    token(db, 2, 1, 100, NOW + HOUR).await;
+    token(db, 3, 1, 200, NOW + HOUR).await;
+    token(db, 4, 2, 300, NOW + HOUR).await;
+    assert_eq!(db.refresh_tokens().revoke_all_for_user(Id(1), NOW).await.unwrap(), 3);
+    assert_eq!(db.refresh_tokens().revoke_all_for_user(Id(1), NOW).await.unwrap(), 0);
+    for tag in 1..=3 {
+        assert_eq!(consume(db, tag, NOW).await, ConsumeOutcome::Revoked, "token {tag}");
+    }
+    assert_eq!(
+        consume(db, 4, NOW).await,
+        ConsumeOutcome::Valid { user_id: Id(2), family_id: Id(300) }
+    );
+}
+
+pub async fn refresh_delete_expired(db: &TestDb) {
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW + 100).await;
+    token(db, 2, 1, 100, NOW + 200).await;
+    token(db, 3, 1, 100, NOW + 300).await;
+    assert!(matches!(consume(db, 1, NOW).await, ConsumeOutcome::Valid { .. }));
+    assert_eq!(db.refresh_tokens().delete_expired(NOW + 250).await.unwrap(), 2);
+    assert_eq!(db.refresh_tokens().delete_expired(NOW + 250).await.unwrap(), 0);
+    assert_eq!(consume(db, 1, NOW).await, ConsumeOutcome::NotFound);
+    assert_eq!(consume(db, 2, NOW).await, ConsumeOutcome::NotFound);
+    assert!(matches!(consume(db, 3, NOW).await, ConsumeOutcome::Valid { .. }));
+}
+
+pub async fn refresh_concurrent_consume_has_one_winner(db: &TestDb) {
+    const TASKS: usize = 16;
+    user(db, 1, "alice").await;
+    token(db, 1, 1, 100, NOW + HOUR).await; // another session, never presented
+    for round in 0..3u8 {
+        // Each round uses a fresh family: the contested token and a sibling.
+        let (tag, sibling) = (10 + round, 20 + round);
+        let family = 1000 + u64::from(round);
+        token(db, tag, 1, family, NOW + HOUR).await;
+        token(db, sibling, 1, family, NOW + HOUR).await;
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let store = db.store().clone();
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store.refresh_tokens().consume(&hash(tag), NOW).await
+                })
+            })
+            .collect();
+        let mut valid = 0;
+        for task in tasks {
+            match task.await.unwrap().unwrap() {
+                ConsumeOutcome::Valid { user_id, family_id } => {
+                    assert_eq!((user_id, family_id), (Id(1), Id(family)));
+                    valid += 1;
+                }
+                // Losers saw the token used (and revoked the family) or already revoked.
+                ConsumeOutcome::Reused { .. } | ConsumeOutcome::Revoked => {}
+                other => panic!("unexpected outcome {other:?}"),
+            }
+        }
+        assert_eq!(valid, 1, "round {round}: exactly one consumer may win");
+        // Someone lost, so the family is revoked, sibling included.
+        assert_eq!(consume(db, tag, NOW).await, ConsumeOutcome::Revoked);
+        assert_eq!(consume(db, sibling, NOW).await, ConsumeOutcome::Revoked);
+    }
+    // Other families are untouched.
+    assert!(matches!(consume(db, 1, NOW).await, ConsumeOutcome::Valid { .. }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Store.
+
+pub async fn ping(db: &TestDb) {
+    db.ping().await.unwrap();
+}
+
+pub async fn migrations_are_idempotent(db: &TestDb) {
+    user(db, 1, "alice").await;
+    // Connecting again runs the migrator again: nothing to apply, nothing lost.
+    for _ in 0..2 {
+        let again = db.reconnect().await.unwrap();
+        assert_eq!(again.backend(), db.backend());
+        again.ping().await.unwrap();
+        assert!(again.users().by_username("alice").await.unwrap().is_some());
+        again.close().await;
+    }
+    // The original handle is unaffected by the others closing.
+    assert!(db.users().by_id(Id(1)).await.unwrap().is_some());
+}

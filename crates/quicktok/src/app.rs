@@ -1,0 +1,166 @@
+//! Wiring: turns a [`Config`] into a running platform (metadata store, event log, API) and
+//! stops it gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use quicktok_api::{ApiDeps, AppState};
+use quicktok_core::clock::SharedClock;
+use quicktok_core::{IdGenerator, Shutdown, SystemClock};
+use quicktok_log::{EventLog, FileLog};
+use quicktok_meta::MetaStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::config::{Config, Role};
+
+/// How often background housekeeping (rate-limit buckets, metrics upkeep, log retention) runs.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
+/// A running QuickTok node.
+#[derive(Debug)]
+pub struct App {
+    /// The address HTTP is served on (the real port when the config asked for port 0).
+    pub addr: Option<SocketAddr>,
+    shutdown: Shutdown,
+    tasks: JoinSet<anyhow::Result<()>>,
+    grace: Duration,
+}
+
+impl App {
+    /// Opens the backends and starts the roles of `config`. Returns once the HTTP listener
+    /// is bound, so the server is reachable as soon as this returns.
+    pub async fn start(config: Config, shutdown: Shutdown) -> anyhow::Result<App> {
+        Self::start_with_clock(config, shutdown, Arc::new(SystemClock)).await
+    }
+
+    /// As [`App::start`], with a clock the caller controls.
+    pub async fn start_with_clock(
+        config: Config,
+        shutdown: Shutdown,
+        clock: SharedClock,
+    ) -> anyhow::Result<App> {
+        let data_dir = config.server.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+        let meta = MetaStore::connect(&config.meta, &data_dir)
+            .await
+            .context("opening the metadata store")?;
+        let log: Arc<dyn EventLog> = Arc::new(
+            FileLog::open(&data_dir.join("log"), config.log.clone())
+                .await
+                .context("opening the event log")?,
+        );
+        let ids = Arc::new(IdGenerator::new(config.server.node_id)?);
+        let mut tasks = JoinSet::new();
+
+        let mut addr = None;
+        if config.server.roles.contains(&Role::Api) {
+            let state = AppState::new(ApiDeps {
+                api: config.api.clone(),
+                auth: config.auth.clone(),
+                rate_limit: config.rate_limit.clone(),
+                flags: config.flags.clone(),
+                data_dir: data_dir.clone(),
+                meta: meta.clone(),
+                log: log.clone(),
+                clock: clock.clone(),
+                ids: ids.clone(),
+            })
+            .map_err(|e| anyhow::anyhow!("starting the API: {}", e.message))?;
+            let listener = TcpListener::bind(&config.server.listen)
+                .await
+                .with_context(|| format!("binding {}", config.server.listen))?;
+            addr = Some(listener.local_addr()?);
+            let router = quicktok_api::router(state.clone());
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                quicktok_api::serve(listener, router, token).await.context("HTTP server")
+            });
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {
+                            state.rate_limits().housekeeping();
+                            if let Some(handle) = quicktok_api::metrics::handle() {
+                                handle.run_upkeep();
+                            }
+                        }
+                    }
+                }
+            });
+        }
+        if config.server.roles.contains(&Role::Scheduler) {
+            let token = shutdown.clone();
+            let log = log.clone();
+            let clock = clock.clone();
+            tasks.spawn(async move {
+                loop {
+                    if let Err(e) = log.apply_retention(clock.now_ms()).await {
+                        tracing::warn!(error = %e, "event log retention failed");
+                    }
+                    tokio::select! {
+                        _ = token.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+                    }
+                }
+            });
+        }
+        tracing::info!(
+            data_dir = %data_dir.display(),
+            meta = %meta.backend(),
+            roles = ?config.server.roles,
+            "QuickTok started"
+        );
+        Ok(App {
+            addr,
+            shutdown,
+            tasks,
+            grace: Duration::from_secs(config.server.shutdown_grace_secs),
+        })
+    }
+
+    /// The URL the API is served on.
+    pub fn url(&self) -> Option<String> {
+        self.addr.map(|a| format!("http://{a}"))
+    }
+
+    /// Waits until shutdown is requested (or a task fails), then stops every task, giving
+    /// in-flight work the grace period.
+    pub async fn run_until_stopped(mut self) -> anyhow::Result<()> {
+        let mut result = Ok(());
+        tokio::select! {
+            _ = self.shutdown.cancelled() => {}
+            Some(joined) = self.tasks.join_next() => {
+                result = flatten(joined);
+                self.shutdown.cancel();
+            }
+        }
+        let drain = async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Err(e) = flatten(joined) {
+                    tracing::error!(error = %e, "task failed during shutdown");
+                }
+            }
+        };
+        if tokio::time::timeout(self.grace, drain).await.is_err() {
+            tracing::warn!("grace period over; aborting remaining tasks");
+            self.tasks.abort_all();
+        }
+        tracing::info!("QuickTok stopped");
+        result
+    }
+
+    /// Requests shutdown.
+    pub fn stop(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+fn flatten(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    joined.map_err(anyhow::Error::from).and_then(|r| r)
+}

@@ -1,0 +1,8 @@
+//! The QuickTok server as a library: configuration loading and the wiring that turns a
+//! [`Config`] into a running platform. The `quicktok` binary and the test kit both use it.
+
+pub mod app;
+pub mod config;
+
+pub use app::App;
+pub use config::{Config, Role, ServerConfig};

@@ -1,0 +1,136 @@
+//! The `quicktok` command: serve the platform, print configuration, run migrations.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use quicktok::App;
+use quicktok::config::{self, Config, Overrides, Role};
+use quicktok_core::Shutdown;
+
+#[derive(Parser)]
+#[command(name = "quicktok", version, about = "QuickTok: a self-hostable short-video platform")]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(long, global = true, env = "QUICKTOK_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory for the embedded backends.
+    #[arg(long, global = true, env = "QUICKTOK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the platform.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "QUICKTOK_LISTEN")]
+        listen: Option<String>,
+        /// Roles to run, comma-separated: api,worker,ranker,indexer,scheduler.
+        #[arg(long, value_delimiter = ',')]
+        roles: Option<Vec<Role>>,
+    },
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the sample configuration (every key with its default).
+    Sample,
+    /// Print the effective configuration (file + environment + flags), secrets masked.
+    Show,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Command::Serve { listen, .. } => listen.clone(),
+        _ => None,
+    };
+    let roles = match &cli.command {
+        Command::Serve { roles: Some(r), .. } => Some(r.iter().copied().collect::<BTreeSet<_>>()),
+        _ => None,
+    };
+    if let Command::Config { action: ConfigAction::Sample } = cli.command {
+        print!("{}", config::sample());
+        return Ok(());
+    }
+    let config = Config::load(
+        cli.config.as_deref(),
+        std::env::vars(),
+        Overrides { data_dir: cli.data_dir.clone(), listen, roles },
+    )?;
+    match cli.command {
+        Command::Config { action: ConfigAction::Show } => {
+            print!("{}", config.to_toml_redacted());
+            Ok(())
+        }
+        Command::Config { action: ConfigAction::Sample } => Ok(()),
+        Command::Migrate => runtime()?.block_on(async {
+            init_tracing(&config);
+            std::fs::create_dir_all(&config.server.data_dir)?;
+            let store =
+                quicktok_meta::MetaStore::connect(&config.meta, &config.server.data_dir).await?;
+            println!("migrations applied ({})", store.backend());
+            Ok(())
+        }),
+        Command::Serve { .. } => runtime()?.block_on(serve(config)),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_tracing(&config);
+    let shutdown = Shutdown::new();
+    let app = App::start(config, shutdown.clone()).await?;
+    match app.url() {
+        Some(url) => println!("QuickTok serving on {url}"),
+        None => println!("QuickTok running without the api role"),
+    }
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        shutdown.cancel();
+    });
+    app.run_until_stopped().await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn init_tracing(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.server.log_level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    if config.server.log_format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

@@ -1,0 +1,4 @@
+//! QuickTok the For-You recommender: candidates, ranking, filters, degradation.
+//!
+//! Reserved in the workspace layout of `ARCHITECTURE.md`; its capability is built under its
+//! own issue and this crate holds no code until then.

@@ -1,0 +1,143 @@
+//! Test kit: [`AppSandbox`] runs the whole QuickTok app on port 0 in a temporary data
+//! directory so integration tests talk to it over real HTTP, plus small helpers for the
+//! calls most tests need.
+
+use std::time::Duration;
+
+use quicktok::{App, Config};
+use quicktok_core::Shutdown;
+use serde_json::Value;
+
+/// A whole QuickTok node for one test: its own data directory, its own port.
+pub struct AppSandbox {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub config: Config,
+    shutdown: Shutdown,
+    app: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    // Dropped last: the data directory outlives the app.
+    data_dir: tempfile::TempDir,
+}
+
+impl std::fmt::Debug for AppSandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppSandbox").field("base_url", &self.base_url).finish()
+    }
+}
+
+/// The sandbox's default configuration: a temp data dir, port 0, rate limits generous
+/// enough not to interfere with ordinary tests (rate-limit tests set their own).
+pub fn sandbox_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::default();
+    config.server.data_dir = data_dir.to_owned();
+    config.server.listen = "127.0.0.1:0".into();
+    config.server.shutdown_grace_secs = 5;
+    config.rate_limit.ip_per_second = 100_000;
+    config.rate_limit.ip_burst = 100_000;
+    config.rate_limit.user_per_second = 100_000;
+    config.rate_limit.user_burst = 100_000;
+    config.rate_limit.auth_per_minute = 100_000;
+    config.rate_limit.auth_burst = 100_000;
+    config
+}
+
+impl AppSandbox {
+    /// Starts a node with [`sandbox_config`].
+    pub async fn start() -> anyhow::Result<AppSandbox> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts a node with [`sandbox_config`] adjusted by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<AppSandbox> {
+        let data_dir = tempfile::tempdir()?;
+        let mut config = sandbox_config(data_dir.path());
+        adjust(&mut config);
+        Self::start_in(data_dir, config).await
+    }
+
+    /// Starts a node on an existing data directory (to test restarts).
+    pub async fn start_in(
+        data_dir: tempfile::TempDir,
+        config: Config,
+    ) -> anyhow::Result<AppSandbox> {
+        let shutdown = Shutdown::new();
+        let app = App::start(config.clone(), shutdown.clone()).await?;
+        let base_url =
+            app.url().ok_or_else(|| anyhow::anyhow!("sandbox runs without the api role"))?;
+        let handle = tokio::spawn(app.run_until_stopped());
+        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+        Ok(AppSandbox { base_url, client, config, shutdown, app: Some(handle), data_dir })
+    }
+
+    /// Stops the node gracefully and hands back its data directory.
+    pub async fn stop(mut self) -> anyhow::Result<tempfile::TempDir> {
+        self.shutdown.cancel();
+        if let Some(handle) = self.app.take() {
+            handle.await??;
+        }
+        let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir()?);
+        Ok(dir)
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data_dir.path()
+    }
+
+    /// An absolute URL for `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// `POST path` with a JSON body, optionally authenticated.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        token: Option<&str>,
+    ) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// `GET path`, optionally authenticated.
+    pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<reqwest::Response> {
+        let mut request = self.client.get(self.url(path));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        Ok(request.send().await?)
+    }
+
+    /// Registers `username` with a fixed test password and returns the session JSON.
+    pub async fn register(&self, username: &str) -> anyhow::Result<Value> {
+        let response = self
+            .post_json(
+                "/api/v1/auth/register",
+                &serde_json::json!({"username": username, "password": TEST_PASSWORD}),
+                None,
+            )
+            .await?;
+        let status = response.status();
+        let body: Value = response.json().await?;
+        anyhow::ensure!(status == 201, "register {username}: {status} {body}");
+        Ok(body)
+    }
+}
+
+impl Drop for AppSandbox {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// The password [`AppSandbox::register`] uses.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+
+/// The test database URLs `make test` exports when the services answer.
+pub fn env_url(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
