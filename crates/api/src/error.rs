@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
 use quicktok_core::ErrorCode;
 use serde::Serialize;
 
@@ -26,12 +26,14 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
-    pub headers: HeaderMap,
+    /// Extra headers (`WWW-Authenticate`, `Retry-After`); a list because it is usually empty
+    /// and keeps the error small on the `Result` path.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into(), headers: HeaderMap::new() }
+        ApiError { status, code, message: message.into(), headers: Vec::new() }
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -44,7 +46,7 @@ impl ApiError {
 
     pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
         let mut e = Self::new(StatusCode::UNAUTHORIZED, code, message);
-        e.headers.insert(http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        e.headers.push((http::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
         e
     }
 
@@ -72,8 +74,8 @@ impl ApiError {
         )
     }
 
-    pub fn with_header(mut self, name: http::HeaderName, value: HeaderValue) -> Self {
-        self.headers.insert(name, value);
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
         self
     }
 }
@@ -82,7 +84,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: self.code.as_str(), message: self.message };
         let mut response = (self.status, Json(body)).into_response();
-        response.headers_mut().extend(self.headers);
+        for (name, value) in self.headers {
+            response.headers_mut().insert(name, value);
+        }
         response
     }
 }

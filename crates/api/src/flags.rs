@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// One flag's rollout rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct FlagRule {
     /// Share of users (0-100) who get the flag.
@@ -22,12 +22,6 @@ pub struct FlagRule {
     pub regions: Vec<String>,
     /// What the flag turns on, for operators.
     pub description: String,
-}
-
-impl Default for FlagRule {
-    fn default() -> Self {
-        FlagRule { percent: 0, regions: Vec::new(), description: String::new() }
-    }
 }
 
 /// The bucket (0..100) of `user` for `flag`.

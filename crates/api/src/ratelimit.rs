@@ -137,7 +137,7 @@ fn check<K: std::hash::Hash + Eq + Clone>(
     bucket: &Option<Bucket<K>>,
     key: &K,
     verdict: &mut Option<Verdict>,
-) -> Result<(), Response> {
+) -> Result<(), Box<Response>> {
     let Some(bucket) = bucket else { return Ok(()) };
     match bucket.check(key) {
         Ok(remaining) => {
@@ -151,7 +151,7 @@ fn check<K: std::hash::Hash + Eq + Clone>(
             }
             Ok(())
         }
-        Err(wait) => Err(limited(bucket.burst, wait)),
+        Err(wait) => Err(Box::new(limited(bucket.burst, wait))),
     }
 }
 
@@ -186,12 +186,12 @@ pub async fn rate_limit(
     let ip = client_ip(&request, state.api_config().trust_forwarded_for);
     if let Some(ip) = ip {
         if let Err(r) = check(&limits.per_ip, &ip, &mut verdict) {
-            return r;
+            return *r;
         }
-        if request.uri().path().starts_with("/api/v1/auth/") {
-            if let Err(r) = check(&limits.auth, &ip, &mut verdict) {
-                return r;
-            }
+        if request.uri().path().starts_with("/api/v1/auth/")
+            && let Err(r) = check(&limits.auth, &ip, &mut verdict)
+        {
+            return *r;
         }
     }
     // A valid token puts the request in its user's bucket too; an invalid one is left for
@@ -201,7 +201,7 @@ pub async fn rate_limit(
     if let Some(claims) = user {
         parts.extensions.insert(AuthUser { id: claims.user_id });
         if let Err(r) = check(&limits.per_user, &claims.user_id, &mut verdict) {
-            return r;
+            return *r;
         }
     }
     request = Request::from_parts(parts, body);

@@ -156,10 +156,10 @@ impl AuthService {
             Some(token) => {
                 let digest = refresh_token_digest(token);
                 // Someone else's token is ignored rather than revealed.
-                if let Some(owner) = tokens.owner(&digest).await? {
-                    if owner.user_id == user_id {
-                        tokens.revoke_family(owner.family_id, now).await?;
-                    }
+                if let Some(owner) = tokens.owner(&digest).await?
+                    && owner.user_id == user_id
+                {
+                    tokens.revoke_family(owner.family_id, now).await?;
                 }
             }
             None => {
