@@ -1,4 +1,9 @@
-//! QuickTok blob storage: the `BlobStore` trait, packed volume engine, S3 backend and tiering.
-//!
-//! Reserved in the workspace layout of `ARCHITECTURE.md`; its capability is built under its
-//! own issue and this crate holds no code until then.
+//! QuickTok blob storage: videos, renditions, segments and covers. [`BlobStore`] is the
+//! backend-neutral contract; the packed volume engine (the embedded default, Haystack style)
+//! and the S3 backend implement it, and one test suite runs against both.
+
+pub mod api;
+pub mod error;
+
+pub use api::{BlobBody, BlobMeta, BlobRead, BlobStore, ByteRange, StorageClass, Usage};
+pub use error::{BlobError, Result};
