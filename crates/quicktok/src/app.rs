@@ -20,13 +20,20 @@ use crate::config::{Config, Role};
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
 /// A running QuickTok node.
-#[derive(Debug)]
 pub struct App {
     /// The address HTTP is served on (the real port when the config asked for port 0).
     pub addr: Option<SocketAddr>,
     shutdown: Shutdown,
     tasks: JoinSet<anyhow::Result<()>>,
     grace: Duration,
+    meta: MetaStore,
+    log: Arc<dyn EventLog>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").field("addr", &self.addr).finish_non_exhaustive()
+    }
 }
 
 impl App {
@@ -121,6 +128,8 @@ impl App {
             shutdown,
             tasks,
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
+            meta,
+            log,
         })
     }
 
@@ -151,6 +160,12 @@ impl App {
             tracing::warn!("grace period over; aborting remaining tasks");
             self.tasks.abort_all();
         }
+        // Flush and release the backends explicitly (the log's directory lock, the database
+        // pool) rather than whenever the last handle happens to drop.
+        if let Err(e) = self.log.close().await {
+            tracing::error!(error = %e, "closing the event log");
+        }
+        self.meta.close().await;
         tracing::info!("QuickTok stopped");
         result
     }
