@@ -86,6 +86,7 @@ async fn read_run(records: usize) -> anyhow::Result<(f64, f64)> {
             .await?;
     }
     // Reopen so reads come through the recovery path and the page cache, not a warm writer.
+    log.close().await?;
     drop(log);
     let log = open_log(dir.path(), SyncPolicy::Never).await?;
     let started = Instant::now();
