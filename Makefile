@@ -6,8 +6,7 @@ CARGO ?= cargo
 
 ## Install what is missing, build, and serve on http://127.0.0.1:8080 with data in ./data.
 run: deps-run
-	$(CARGO) build --release -p quicktok
-	./target/release/quicktok serve
+	$(CARGO) run --release --locked -p quicktok -- serve
 
 ## Install what is missing and run every test (format, lints, unit, property, integration).
 test: deps-test

