@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::auth::AuthConfig;
 pub use crate::flags::FlagRule;
+pub use crate::media::MediaConfig;
 
 /// The `[api]` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -49,6 +49,23 @@ impl FromRequestParts<AppState> for AuthUser {
     }
 }
 
+/// The signed-in user if the request carries a token, `None` for anonymous requests; a
+/// token that is present but invalid is still refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaybeAuthUser(pub Option<AuthUser>);
+
+impl FromRequestParts<AppState> for MaybeAuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if parts.headers.contains_key(http::header::AUTHORIZATION) {
+            AuthUser::from_request_parts(parts, state).await.map(|u| MaybeAuthUser(Some(u)))
+        } else {
+            Ok(MaybeAuthUser(None))
+        }
+    }
+}
+
 /// The bearer token of a request, if it carries one.
 pub fn bearer_token(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;

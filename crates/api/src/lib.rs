@@ -7,6 +7,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod flags;
+pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod ratelimit;
@@ -25,7 +26,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use config::{ApiConfig, AuthConfig, FlagRule, FlagsConfig, RateLimitConfig};
+pub use config::{ApiConfig, AuthConfig, FlagRule, FlagsConfig, MediaConfig, RateLimitConfig};
 pub use error::{ApiError, ApiResult};
 pub use state::{ApiDeps, AppState};
 

@@ -17,6 +17,7 @@ use crate::state::AppState;
     tags(
         (name = "auth", description = "Accounts and sessions"),
         (name = "me", description = "The signed-in user"),
+        (name = "trending", description = "Exact sliding-window leaderboards"),
         (name = "meta", description = "The API itself"),
     )
 )]

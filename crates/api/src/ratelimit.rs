@@ -157,10 +157,13 @@ fn check<K: std::hash::Hash + Eq + Clone>(
 
 /// The client's address: the socket peer, or the first `X-Forwarded-For` hop when the proxy
 /// in front is trusted.
-pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr> {
+pub fn client_ip(
+    headers: &http::HeaderMap,
+    extensions: &http::Extensions,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
     if trust_forwarded_for {
-        let forwarded = request
-            .headers()
+        let forwarded = headers
             .get("x-forwarded-for")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.split(',').next())
@@ -169,7 +172,7 @@ pub fn client_ip(request: &Request, trust_forwarded_for: bool) -> Option<IpAddr>
             return forwarded;
         }
     }
-    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
+    extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())
 }
 
 /// Middleware applying the limits to every request.
@@ -183,7 +186,8 @@ pub async fn rate_limit(
         return next.run(request).await;
     }
     let mut verdict = None;
-    let ip = client_ip(&request, state.api_config().trust_forwarded_for);
+    let ip =
+        client_ip(request.headers(), request.extensions(), state.api_config().trust_forwarded_for);
     if let Some(ip) = ip {
         if let Err(r) = check(&limits.per_ip, &ip, &mut verdict) {
             return *r;

@@ -4,15 +4,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use quicktok_blob::BlobStore;
 use quicktok_core::IdGenerator;
 use quicktok_core::clock::SharedClock;
 use quicktok_log::EventLog;
 use quicktok_meta::MetaStore;
+use quicktok_rank::{RankerHandle, ViewQualifier};
 
-use crate::auth::AuthService;
+use crate::auth::{AuthService, TokenKeys, load_secret};
 use crate::config::{ApiConfig, AuthConfig, FlagsConfig, RateLimitConfig};
 use crate::error::ApiError;
 use crate::flags::Flags;
+use crate::media::{MediaConfig, MediaSigner};
 use crate::ratelimit::RateLimits;
 
 /// Everything the API needs to run, assembled by the binary.
@@ -22,17 +25,29 @@ pub struct ApiDeps {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub flags: FlagsConfig,
+    pub media: MediaConfig,
     pub data_dir: PathBuf,
     pub meta: MetaStore,
     pub log: Arc<dyn EventLog>,
+    pub blobs: Arc<dyn BlobStore>,
+    /// The trending lists, when this process runs the ranker role.
+    pub trending: Option<RankerHandle>,
+    /// Decides which view reports count.
+    pub views: Arc<ViewQualifier>,
     pub clock: SharedClock,
     pub ids: Arc<IdGenerator>,
 }
 
 struct Inner {
     api: ApiConfig,
+    media: MediaConfig,
     meta: MetaStore,
     log: Arc<dyn EventLog>,
+    blobs: Arc<dyn BlobStore>,
+    signer: MediaSigner,
+    trending: Option<RankerHandle>,
+    views: Arc<ViewQualifier>,
+    clock: SharedClock,
     auth: AuthService,
     rate_limits: RateLimits,
     flags: Flags,
@@ -51,18 +66,26 @@ impl std::fmt::Debug for AppState {
 
 impl AppState {
     pub fn new(deps: ApiDeps) -> Result<Self, ApiError> {
+        let secret = load_secret(&deps.auth, &deps.data_dir)?;
+        let keys = TokenKeys::from_secret(&deps.auth, &secret)?;
         let auth = AuthService::new(
             deps.auth,
-            &deps.data_dir,
+            keys,
             deps.meta.clone(),
             deps.log.clone(),
-            deps.clock,
+            deps.clock.clone(),
             deps.ids,
         )?;
         Ok(AppState(Arc::new(Inner {
             api: deps.api,
+            media: deps.media,
             meta: deps.meta,
             log: deps.log,
+            blobs: deps.blobs,
+            signer: MediaSigner::from_secret(&secret),
+            trending: deps.trending,
+            views: deps.views,
+            clock: deps.clock,
             auth,
             rate_limits: RateLimits::new(deps.rate_limit),
             flags: Flags::new(deps.flags),
@@ -78,6 +101,29 @@ impl AppState {
     }
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.0.log
+    }
+    pub fn blobs(&self) -> &Arc<dyn BlobStore> {
+        &self.0.blobs
+    }
+    pub fn media_config(&self) -> &MediaConfig {
+        &self.0.media
+    }
+    pub fn media_signer(&self) -> &MediaSigner {
+        &self.0.signer
+    }
+    pub fn trending(&self) -> Option<&RankerHandle> {
+        self.0.trending.as_ref()
+    }
+    pub fn view_qualifier(&self) -> &ViewQualifier {
+        &self.0.views
+    }
+    pub fn clock(&self) -> &SharedClock {
+        &self.0.clock
+    }
+    /// A signed media path for blob `id`, valid for the configured lifetime.
+    pub fn media_path(&self, id: quicktok_core::Id) -> String {
+        let ttl = i64::try_from(self.0.media.url_ttl_secs).unwrap_or(i64::MAX);
+        self.0.signer.path(id, self.0.clock.now_secs().saturating_add(ttl))
     }
     pub fn auth(&self) -> &AuthService {
         &self.0.auth

@@ -33,6 +33,10 @@ pub enum BlobError {
     /// Configuration is invalid.
     #[error("invalid blob configuration: {0}")]
     InvalidConfig(String),
+    /// A request the backend cannot carry out as asked (a content type or blob larger than
+    /// the backend stores, an unknown volume); retrying it unchanged will fail again.
+    #[error("invalid request: {0}")]
+    InvalidArgument(String),
     /// The store was closed.
     #[error("blob store is closed")]
     Closed,

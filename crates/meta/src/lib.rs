@@ -10,6 +10,7 @@ mod error;
 mod refresh_tokens;
 mod store;
 mod users;
+mod videos;
 
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
@@ -19,3 +20,4 @@ pub use error::{DbError, MetaError, Result};
 pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOwner};
 pub use store::{Backend, MetaStore};
 pub use users::{NewUser, User, Users};
+pub use videos::{NewVideo, ParseVideoStatusError, Video, VideoStatus, Videos};

@@ -14,6 +14,7 @@ use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::error::{MetaError, Result, db, migration};
 use crate::refresh_tokens::RefreshTokens;
 use crate::users::Users;
+use crate::videos::Videos;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
@@ -150,6 +151,11 @@ impl MetaStore {
     /// Refresh tokens (rotation with reuse detection).
     pub fn refresh_tokens(&self) -> RefreshTokens<'_> {
         RefreshTokens::new(self)
+    }
+
+    /// Videos: metadata, lifecycle status, tags and listings.
+    pub fn videos(&self) -> Videos<'_> {
+        Videos::new(self)
     }
 
     pub(crate) fn pool(&self) -> &Pool {

@@ -16,8 +16,8 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::{
-    ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUser, Result, TokenOwner,
-    User,
+    ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUser, NewVideo, Result,
+    TokenOwner, User, Video, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -185,6 +185,15 @@ macro_rules! meta_testsuite {
             refresh_revoke_all_for_user,
             refresh_delete_expired,
             refresh_concurrent_consume_has_one_winner,
+            videos_create_and_get_with_tags,
+            videos_duplicate_id_conflicts,
+            videos_unknown_author_not_found,
+            videos_status_transitions_set_published_once,
+            videos_set_media_info,
+            videos_set_tags_replaces,
+            videos_by_author_paginates_newest_first,
+            videos_published_by_tag_only_published,
+            videos_every_status_round_trips,
             ping,
             migrations_are_idempotent,
         );
@@ -480,6 +489,272 @@ pub async fn refresh_concurrent_consume_has_one_winner(db: &TestDb) {
     }
     // Other families are untouched.
     assert!(matches!(consume(db, 1, NOW).await, ConsumeOutcome::Valid { .. }));
+}
+
+// ---------------------------------------------------------------------------------------
+// Videos.
+
+fn new_video(id: u64, author_id: u64, tags: &[&str]) -> NewVideo {
+    NewVideo {
+        id: Id(id),
+        author_id: Id(author_id),
+        title: format!("video {id}"),
+        description: format!("about video {id}"),
+        tags: tags.iter().map(|t| (*t).to_owned()).collect(),
+        created_at_ms: NOW,
+    }
+}
+
+async fn video(db: &TestDb, id: u64, author_id: u64, tags: &[&str]) -> Video {
+    db.videos().create(new_video(id, author_id, tags)).await.unwrap()
+}
+
+fn strings(tags: &[&str]) -> Vec<String> {
+    tags.iter().map(|t| (*t).to_owned()).collect()
+}
+
+fn ids(videos: &[Video]) -> Vec<u64> {
+    videos.iter().map(|v| v.id.0).collect()
+}
+
+pub async fn videos_create_and_get_with_tags(db: &TestDb) {
+    user(db, 1, "alice").await;
+    // Duplicates are dropped; tags come back sorted by bytes (uppercase before lowercase,
+    // whatever the database's collation).
+    let created = video(db, 10, 1, &["dance", "Zebra", "cats", "dance", "émoji"]).await;
+    assert_eq!(created.id, Id(10));
+    assert_eq!(created.author_id, Id(1));
+    assert_eq!(created.title, "video 10");
+    assert_eq!(created.description, "about video 10");
+    assert_eq!(created.status, VideoStatus::Uploading);
+    assert_eq!(created.reason, None);
+    assert_eq!((created.duration_ms, created.width, created.height), (None, None, None));
+    assert_eq!(created.tags, strings(&["Zebra", "cats", "dance", "émoji"]));
+    assert_eq!((created.created_at_ms, created.updated_at_ms), (NOW, NOW));
+    assert_eq!(created.published_at_ms, None);
+
+    let got = db.videos().by_id(Id(10)).await.unwrap().expect("by id");
+    assert_eq!(got, created);
+
+    // No tags and an empty description are fine.
+    let bare = NewVideo { description: String::new(), ..new_video(11, 1, &[]) };
+    let bare = db.videos().create(bare).await.unwrap();
+    assert_eq!(db.videos().by_id(Id(11)).await.unwrap(), Some(bare.clone()));
+    assert!(bare.tags.is_empty());
+    assert_eq!(bare.description, "");
+
+    assert_eq!(db.videos().by_id(Id(12)).await.unwrap(), None);
+}
+
+pub async fn videos_duplicate_id_conflicts(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    let original = video(db, 10, 1, &["a"]).await;
+    let err = db.videos().create(new_video(10, 2, &["b", "c"])).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { what: "id" }), "{err:?}");
+    // The loser's transaction left nothing behind: no tags were added to the original.
+    assert_eq!(db.videos().by_id(Id(10)).await.unwrap(), Some(original));
+    assert!(db.videos().published_by_tag("b", None, 10).await.unwrap().is_empty());
+}
+
+pub async fn videos_unknown_author_not_found(db: &TestDb) {
+    let err = db.videos().create(new_video(10, 999, &["a", "b"])).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    assert_eq!(db.videos().by_id(Id(10)).await.unwrap(), None);
+    // Nothing half-written blocks the id once the author exists.
+    user(db, 999, "late").await;
+    let created = video(db, 10, 999, &["a", "b"]).await;
+    assert_eq!(created.tags, strings(&["a", "b"]));
+}
+
+pub async fn videos_status_transitions_set_published_once(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &["t"]).await;
+    let videos = db.videos();
+
+    let v = videos.set_status(Id(10), VideoStatus::Processing, None, NOW + 1).await.unwrap();
+    assert_eq!(v.status, VideoStatus::Processing);
+    assert_eq!((v.published_at_ms, v.updated_at_ms), (None, NOW + 1));
+    assert_eq!(v.tags, strings(&["t"]));
+
+    let v = videos.set_status(Id(10), VideoStatus::Review, None, NOW + 2).await.unwrap();
+    assert_eq!((v.status, v.published_at_ms), (VideoStatus::Review, None));
+
+    let v = videos.set_status(Id(10), VideoStatus::Published, None, NOW + 3).await.unwrap();
+    assert_eq!(v.status, VideoStatus::Published);
+    assert_eq!((v.published_at_ms, v.updated_at_ms), (Some(NOW + 3), NOW + 3));
+    assert_eq!(videos.by_id(Id(10)).await.unwrap(), Some(v.clone()));
+
+    // Removal keeps the first publication time and records the reason.
+    let v = videos.set_status(Id(10), VideoStatus::Removed, Some("copyright"), NOW + 4).await;
+    let v = v.unwrap();
+    assert_eq!(v.status, VideoStatus::Removed);
+    assert_eq!(v.reason.as_deref(), Some("copyright"));
+    assert_eq!((v.published_at_ms, v.updated_at_ms), (Some(NOW + 3), NOW + 4));
+
+    // Republishing does not move published_at_ms; the reason is replaced (cleared).
+    let v = videos.set_status(Id(10), VideoStatus::Published, None, NOW + 5).await.unwrap();
+    assert_eq!(v.reason, None);
+    assert_eq!((v.published_at_ms, v.updated_at_ms), (Some(NOW + 3), NOW + 5));
+    assert_eq!(videos.by_id(Id(10)).await.unwrap(), Some(v));
+
+    // Rejected before ever being published: no publication time.
+    video(db, 11, 1, &[]).await;
+    let v = videos.set_status(Id(11), VideoStatus::Rejected, Some("corrupt"), NOW + 6).await;
+    let v = v.unwrap();
+    assert_eq!((v.status, v.published_at_ms), (VideoStatus::Rejected, None));
+    assert_eq!(v.reason.as_deref(), Some("corrupt"));
+
+    let err = videos.set_status(Id(12), VideoStatus::Published, None, NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    assert_eq!(videos.by_id(Id(12)).await.unwrap(), None);
+}
+
+pub async fn videos_set_media_info(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let before = video(db, 10, 1, &["t"]).await;
+    db.videos().set_media_info(Id(10), 15_250, 1080, 1920, NOW + 7).await.unwrap();
+    let got = db.videos().by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!((got.duration_ms, got.width, got.height), (Some(15_250), Some(1080), Some(1920)));
+    assert_eq!(got.updated_at_ms, NOW + 7);
+    // Nothing else changed.
+    let expected = Video {
+        duration_ms: Some(15_250),
+        width: Some(1080),
+        height: Some(1920),
+        updated_at_ms: NOW + 7,
+        ..before
+    };
+    assert_eq!(got, expected);
+    // Extremes of the column types round-trip.
+    db.videos().set_media_info(Id(10), i64::MAX, i32::MAX, i32::MAX, NOW + 8).await.unwrap();
+    let got = db.videos().by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!(
+        (got.duration_ms, got.width, got.height),
+        (Some(i64::MAX), Some(i32::MAX), Some(i32::MAX))
+    );
+
+    let err = db.videos().set_media_info(Id(11), 1, 1, 1, NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn videos_set_tags_replaces(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &["a", "b"]).await;
+    video(db, 11, 1, &["a", "b"]).await;
+    let videos = db.videos();
+
+    videos.set_tags(Id(10), &strings(&["c", "b", "c"]), NOW + 1).await.unwrap();
+    let got = videos.by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!(got.tags, strings(&["b", "c"]));
+    assert_eq!(got.updated_at_ms, NOW + 1);
+    // Other videos' tags are untouched.
+    assert_eq!(videos.by_id(Id(11)).await.unwrap().unwrap().tags, strings(&["a", "b"]));
+
+    videos.set_tags(Id(10), &[], NOW + 2).await.unwrap();
+    assert!(videos.by_id(Id(10)).await.unwrap().unwrap().tags.is_empty());
+
+    let err = videos.set_tags(Id(12), &strings(&["x"]), NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    // The refused call left no orphan tag behind.
+    videos.set_status(Id(11), VideoStatus::Published, None, NOW).await.unwrap();
+    assert!(videos.published_by_tag("x", None, 10).await.unwrap().is_empty());
+}
+
+pub async fn videos_by_author_paginates_newest_first(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    // Created out of order; interleaved with another author's videos.
+    for id in [103, 101, 105, 102, 104] {
+        video(db, id, 1, &[]).await;
+    }
+    video(db, 100, 2, &[]).await;
+    video(db, 106, 2, &[]).await;
+    // Every status is listed for the author.
+    db.videos().set_status(Id(104), VideoStatus::Rejected, Some("spam"), NOW).await.unwrap();
+    let videos = db.videos();
+
+    let all = videos.by_author(Id(1), None, 10).await.unwrap();
+    assert_eq!(ids(&all), [105, 104, 103, 102, 101]);
+    assert!(all.iter().all(|v| v.author_id == Id(1)));
+    assert_eq!(all[1].status, VideoStatus::Rejected);
+
+    let page1 = videos.by_author(Id(1), None, 2).await.unwrap();
+    assert_eq!(ids(&page1), [105, 104]);
+    let page2 = videos.by_author(Id(1), Some(page1[1].id), 2).await.unwrap();
+    assert_eq!(ids(&page2), [103, 102]);
+    let page3 = videos.by_author(Id(1), Some(page2[1].id), 2).await.unwrap();
+    assert_eq!(ids(&page3), [101]);
+    assert!(videos.by_author(Id(1), Some(Id(101)), 2).await.unwrap().is_empty());
+    // The cursor need not be one of the author's ids.
+    assert_eq!(ids(&videos.by_author(Id(1), Some(Id(1_000)), 1).await.unwrap()), [105]);
+
+    assert!(videos.by_author(Id(1), None, 0).await.unwrap().is_empty());
+    assert_eq!(ids(&videos.by_author(Id(2), None, 10).await.unwrap()), [106, 100]);
+    assert!(videos.by_author(Id(3), None, 10).await.unwrap().is_empty());
+}
+
+pub async fn videos_published_by_tag_only_published(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    let videos = db.videos();
+    video(db, 10, 1, &["cats", "funny"]).await;
+    video(db, 11, 2, &["cats"]).await;
+    video(db, 12, 1, &["cats"]).await;
+    video(db, 13, 2, &["cats", "dogs"]).await;
+    video(db, 14, 1, &["Cats"]).await; // a different tag: matching is exact
+    video(db, 15, 1, &["cats"]).await; // never published
+    for id in [10, 11, 12, 13, 14] {
+        videos.set_status(Id(id), VideoStatus::Published, None, NOW).await.unwrap();
+    }
+    videos.set_status(Id(12), VideoStatus::Removed, Some("abuse"), NOW + 1).await.unwrap();
+    videos.set_status(Id(15), VideoStatus::Review, None, NOW + 1).await.unwrap();
+
+    let cats = videos.published_by_tag("cats", None, 10).await.unwrap();
+    assert_eq!(ids(&cats), [13, 11, 10]);
+    assert!(cats.iter().all(|v| v.status == VideoStatus::Published));
+    // Each comes with all of its tags, not just the one searched for.
+    assert_eq!(cats[0].tags, strings(&["cats", "dogs"]));
+    assert_eq!(cats[2].tags, strings(&["cats", "funny"]));
+    assert_eq!(Some(&cats[1]), videos.by_id(Id(11)).await.unwrap().as_ref());
+
+    let page1 = videos.published_by_tag("cats", None, 2).await.unwrap();
+    assert_eq!(ids(&page1), [13, 11]);
+    let page2 = videos.published_by_tag("cats", Some(Id(11)), 2).await.unwrap();
+    assert_eq!(ids(&page2), [10]);
+    assert!(videos.published_by_tag("cats", Some(Id(10)), 2).await.unwrap().is_empty());
+
+    assert_eq!(ids(&videos.published_by_tag("Cats", None, 10).await.unwrap()), [14]);
+    assert_eq!(ids(&videos.published_by_tag("dogs", None, 10).await.unwrap()), [13]);
+    assert!(videos.published_by_tag("birds", None, 10).await.unwrap().is_empty());
+    assert!(videos.published_by_tag("cats", None, 0).await.unwrap().is_empty());
+
+    // Retagging moves a video between listings.
+    videos.set_tags(Id(13), &strings(&["dogs"]), NOW + 2).await.unwrap();
+    assert_eq!(ids(&videos.published_by_tag("cats", None, 10).await.unwrap()), [11, 10]);
+}
+
+pub async fn videos_every_status_round_trips(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    for (i, status) in VideoStatus::ALL.into_iter().enumerate() {
+        // The CHECK constraint accepts every status we produce...
+        let now = NOW + i as i64;
+        let v = db.videos().set_status(Id(10), status, None, now).await.unwrap();
+        assert_eq!(v.status, status);
+        assert_eq!(db.videos().by_id(Id(10)).await.unwrap().unwrap().status, status);
+        // ...and reading it back parses it.
+        assert_eq!(db.videos().by_author(Id(1), None, 1).await.unwrap()[0].status, status);
+    }
+    // ...while anything else is refused by the database itself.
+    let refused = crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query("UPDATE videos SET status = 'deleted' WHERE id = $1")
+            .bind(Id(10).as_i64())
+            .execute(pool)
+            .await
+            .map(drop)
+    });
+    assert!(refused.is_err(), "status CHECK constraint missing");
 }
 
 // ---------------------------------------------------------------------------------------

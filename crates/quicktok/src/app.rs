@@ -7,10 +7,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use quicktok_api::{ApiDeps, AppState};
+use quicktok_blob::{BlobBackend, BlobStore};
 use quicktok_core::clock::SharedClock;
 use quicktok_core::{IdGenerator, Shutdown, SystemClock};
 use quicktok_log::{EventLog, FileLog};
 use quicktok_meta::MetaStore;
+use quicktok_rank::{RankerService, ViewQualifier};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -28,6 +30,8 @@ pub struct App {
     grace: Duration,
     meta: MetaStore,
     log: Arc<dyn EventLog>,
+    blobs: BlobBackend,
+    state: Option<AppState>,
 }
 
 impl std::fmt::Debug for App {
@@ -60,19 +64,46 @@ impl App {
                 .await
                 .context("opening the event log")?,
         );
+        let blobs = BlobBackend::open(&config.blob, &data_dir, clock.clone())
+            .await
+            .context("opening the blob store")?;
         let ids = Arc::new(IdGenerator::new(config.server.node_id)?);
         let mut tasks = JoinSet::new();
 
+        let mut trending = None;
+        if config.server.roles.contains(&Role::Ranker) {
+            let service = RankerService::open(
+                data_dir.join("rank"),
+                log.clone(),
+                config.rank.clone(),
+                clock.clone(),
+            )
+            .await
+            .context("opening the trending rankers")?;
+            trending = Some(service.handle());
+            let token = shutdown.clone();
+            tasks.spawn(async move { service.run(token).await.context("trending rankers") });
+        }
+        let views = Arc::new(
+            ViewQualifier::new(config.rank.qualifier.clone(), clock.clone())
+                .context("view qualifier")?,
+        );
+
         let mut addr = None;
+        let mut api_state = None;
         if config.server.roles.contains(&Role::Api) {
             let state = AppState::new(ApiDeps {
                 api: config.api.clone(),
                 auth: config.auth.clone(),
                 rate_limit: config.rate_limit.clone(),
                 flags: config.flags.clone(),
+                media: config.media.clone(),
                 data_dir: data_dir.clone(),
                 meta: meta.clone(),
                 log: log.clone(),
+                blobs: blobs.store(),
+                trending,
+                views,
                 clock: clock.clone(),
                 ids: ids.clone(),
             })
@@ -81,6 +112,7 @@ impl App {
                 .await
                 .with_context(|| format!("binding {}", config.server.listen))?;
             addr = Some(listener.local_addr()?);
+            api_state = Some(state.clone());
             let router = quicktok_api::router(state.clone());
             let token = shutdown.clone();
             tasks.spawn(async move {
@@ -97,6 +129,27 @@ impl App {
                                 handle.run_upkeep();
                             }
                         }
+                    }
+                }
+            });
+        }
+        let compaction_every =
+            Duration::from_secs(u64::from(config.blob.compaction_interval_hours) * 3600);
+        if config.server.roles.contains(&Role::Scheduler) && !compaction_every.is_zero() {
+            let token = shutdown.clone();
+            let blobs = blobs.clone();
+            tasks.spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(compaction_every) => {}
+                    }
+                    match blobs.maintain().await {
+                        Ok(Some(report)) if report.volumes_compacted > 0 => {
+                            tracing::info!(?report, "blob volumes compacted");
+                        }
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "blob maintenance failed"),
                     }
                 }
             });
@@ -120,6 +173,7 @@ impl App {
         tracing::info!(
             data_dir = %data_dir.display(),
             meta = %meta.backend(),
+            blobs = blobs.name(),
             roles = ?config.server.roles,
             "QuickTok started"
         );
@@ -130,7 +184,19 @@ impl App {
             grace: Duration::from_secs(config.server.shutdown_grace_secs),
             meta,
             log,
+            blobs,
+            state: api_state,
         })
+    }
+
+    /// The blob store.
+    pub fn blobs(&self) -> Arc<dyn BlobStore> {
+        self.blobs.store()
+    }
+
+    /// The API's state, when this node runs the api role.
+    pub fn api_state(&self) -> Option<&AppState> {
+        self.state.as_ref()
     }
 
     /// The URL the API is served on.
@@ -164,6 +230,9 @@ impl App {
         // pool) rather than whenever the last handle happens to drop.
         if let Err(e) = self.log.close().await {
             tracing::error!(error = %e, "closing the event log");
+        }
+        if let Err(e) = self.blobs.close().await {
+            tracing::error!(error = %e, "closing the blob store");
         }
         self.meta.close().await;
         tracing::info!("QuickTok stopped");

@@ -9,9 +9,11 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use quicktok_api::{ApiConfig, AuthConfig, FlagsConfig, RateLimitConfig};
+use quicktok_api::{ApiConfig, AuthConfig, FlagsConfig, MediaConfig, RateLimitConfig};
+use quicktok_blob::BlobConfig;
 use quicktok_log::LogConfig;
 use quicktok_meta::MetaConfig;
+use quicktok_rank::RankerConfig;
 
 /// The whole configuration.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -21,8 +23,11 @@ pub struct Config {
     pub api: ApiConfig,
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
+    pub media: MediaConfig,
     pub meta: MetaConfig,
     pub log: LogConfig,
+    pub blob: BlobConfig,
+    pub rank: RankerConfig,
     pub flags: FlagsConfig,
 }
 
@@ -192,6 +197,9 @@ impl Config {
         let mut shown = self.clone();
         if !shown.auth.jwt_secret.is_empty() {
             shown.auth.jwt_secret = "<redacted>".into();
+        }
+        if !shown.blob.s3.secret_access_key.is_empty() {
+            shown.blob.s3.secret_access_key = "<redacted>".into();
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
     }

@@ -11,6 +11,8 @@ use serde_json::Value;
 /// A whole QuickTok node for one test: its own data directory, its own port.
 pub struct AppSandbox {
     pub base_url: String,
+    blobs: std::sync::Arc<dyn quicktok_blob::BlobStore>,
+    state: quicktok_api::AppState,
     pub client: reqwest::Client,
     pub config: Config,
     shutdown: Shutdown,
@@ -64,9 +66,20 @@ impl AppSandbox {
         let app = App::start(config.clone(), shutdown.clone()).await?;
         let base_url =
             app.url().ok_or_else(|| anyhow::anyhow!("sandbox runs without the api role"))?;
+        let blobs = app.blobs();
+        let state = app.api_state().cloned().ok_or_else(|| anyhow::anyhow!("no api state"))?;
         let handle = tokio::spawn(app.run_until_stopped());
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
-        Ok(AppSandbox { base_url, client, config, shutdown, app: Some(handle), data_dir })
+        Ok(AppSandbox {
+            base_url,
+            blobs,
+            state,
+            client,
+            config,
+            shutdown,
+            app: Some(handle),
+            data_dir,
+        })
     }
 
     /// Stops the node gracefully and hands back its data directory.
@@ -77,6 +90,21 @@ impl AppSandbox {
         }
         let dir = std::mem::replace(&mut self.data_dir, tempfile::tempdir()?);
         Ok(dir)
+    }
+
+    /// The node's blob store, for putting fixtures in place.
+    pub fn blobs(&self) -> &std::sync::Arc<dyn quicktok_blob::BlobStore> {
+        &self.blobs
+    }
+
+    /// A signed media path (`/media/{id}?exp=..&sig=..`) for blob `id`.
+    pub fn media_path(&self, id: quicktok_core::Id) -> String {
+        self.state.media_path(id)
+    }
+
+    /// The API state (services behind the HTTP layer).
+    pub fn state(&self) -> &quicktok_api::AppState {
+        &self.state
     }
 
     /// The data directory.

@@ -8,7 +8,7 @@ pub mod username;
 
 pub use password::PasswordHasher;
 pub use service::{AuthService, Session};
-pub use tokens::{AccessClaims, TokenKeys};
+pub use tokens::{AccessClaims, TokenKeys, load_secret};
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,5 @@
 //! The account flows: register, login, refresh (rotation with reuse detection) and logout.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use quicktok_core::clock::SharedClock;
@@ -56,14 +55,13 @@ impl std::fmt::Debug for AuthService {
 impl AuthService {
     pub fn new(
         cfg: AuthConfig,
-        data_dir: &Path,
+        keys: TokenKeys,
         meta: MetaStore,
         log: Arc<dyn EventLog>,
         clock: SharedClock,
         ids: Arc<IdGenerator>,
     ) -> Result<Self, ApiError> {
         let hasher = PasswordHasher::new(&cfg)?;
-        let keys = TokenKeys::load(&cfg, data_dir)?;
         Ok(AuthService { cfg, meta, log, clock, ids, hasher, keys })
     }
 

@@ -57,17 +57,6 @@ impl std::fmt::Debug for TokenKeys {
 }
 
 impl TokenKeys {
-    /// Keys from the configured secret, or from `<data_dir>/jwt-secret` (created with a random
-    /// secret, mode 0600, on first start).
-    pub fn load(cfg: &AuthConfig, data_dir: &Path) -> Result<Self, ApiError> {
-        let secret = if cfg.jwt_secret.is_empty() {
-            load_or_create_secret(&data_dir.join("jwt-secret"))?
-        } else {
-            cfg.jwt_secret.as_bytes().to_vec()
-        };
-        Self::from_secret(cfg, &secret)
-    }
-
     pub fn from_secret(cfg: &AuthConfig, secret: &[u8]) -> Result<Self, ApiError> {
         if secret.len() < MIN_SECRET_BYTES {
             return Err(ApiError::internal(format!(
@@ -134,6 +123,16 @@ pub fn new_refresh_token() -> (String, Vec<u8>) {
 /// The stored form of a refresh token: its SHA-256, so a leaked table grants nothing.
 pub fn refresh_token_digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The server secret: the configured one, or `<data_dir>/jwt-secret` (created with a random
+/// secret, mode 0600, on first start). Keys for tokens and media URLs are derived from it.
+pub fn load_secret(cfg: &AuthConfig, data_dir: &Path) -> Result<Vec<u8>, ApiError> {
+    if cfg.jwt_secret.is_empty() {
+        load_or_create_secret(&data_dir.join("jwt-secret"))
+    } else {
+        Ok(cfg.jwt_secret.as_bytes().to_vec())
+    }
 }
 
 fn load_or_create_secret(path: &Path) -> Result<Vec<u8>, ApiError> {

@@ -3,6 +3,9 @@
 mod auth;
 mod health;
 mod me;
+mod media;
+mod trending;
+mod views;
 
 use axum::Router;
 use axum::response::IntoResponse;
@@ -24,6 +27,9 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(me::me))
         .routes(routes!(me::flags))
+        .routes(routes!(trending::trending))
+        .routes(routes!(trending::trending_tag))
+        .routes(routes!(views::report_view))
         .route("/openapi.json", get(health::openapi_json))
 }
 
@@ -34,6 +40,8 @@ pub fn probes() -> Router<AppState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/media/{id}", get(media::media))
+        .route("/views/top", get(trending::views_top))
 }
 
 /// Unknown paths, in the JSON error shape.

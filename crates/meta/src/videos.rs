@@ -1,0 +1,507 @@
+//! The `videos` and `video_tags` tables: a video's metadata and lifecycle status, its tags,
+//! and the listings built on them (an author's videos, published videos with a tag).
+//!
+//! Listings are newest first with keyset pagination on the (time-ordered) id: pass the last
+//! id of one page as `before` to get the next.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use quicktok_core::Id;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MetaError, Result, db, is_foreign_key_violation, unique_violation};
+use crate::store::{MetaStore, with_pool};
+
+/// Where a video is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoStatus {
+    /// Created; the file is still being uploaded.
+    Uploading,
+    /// Uploaded; transcoding and checks are running.
+    Processing,
+    /// Visible to everyone.
+    Published,
+    /// Failed processing or checks (see the reason).
+    Rejected,
+    /// Held for manual moderation.
+    Review,
+    /// Taken down after publication (see the reason).
+    Removed,
+}
+
+impl VideoStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [VideoStatus; 6] = [
+        VideoStatus::Uploading,
+        VideoStatus::Processing,
+        VideoStatus::Published,
+        VideoStatus::Rejected,
+        VideoStatus::Review,
+        VideoStatus::Removed,
+    ];
+
+    /// The stored (and serialised) form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoStatus::Uploading => "uploading",
+            VideoStatus::Processing => "processing",
+            VideoStatus::Published => "published",
+            VideoStatus::Rejected => "rejected",
+            VideoStatus::Review => "review",
+            VideoStatus::Removed => "removed",
+        }
+    }
+}
+
+impl fmt::Display for VideoStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not the stored form of any [`VideoStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown video status {0:?}")]
+pub struct ParseVideoStatusError(pub String);
+
+impl FromStr for VideoStatus {
+    type Err = ParseVideoStatusError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        VideoStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| ParseVideoStatusError(s.chars().take(32).collect()))
+    }
+}
+
+/// A stored video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Video {
+    pub id: Id,
+    pub author_id: Id,
+    pub title: String,
+    pub description: String,
+    pub status: VideoStatus,
+    /// Why the video was rejected or removed, when it was.
+    pub reason: Option<String>,
+    pub duration_ms: Option<i64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// Distinct tags, sorted (by bytes, the same on every backend).
+    pub tags: Vec<String>,
+    pub created_at_ms: i64,
+    /// When the video was first published; kept if it is later removed or republished.
+    pub published_at_ms: Option<i64>,
+    pub updated_at_ms: i64,
+}
+
+/// What [`Videos::create`] needs. The video starts out [`VideoStatus::Uploading`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewVideo {
+    pub id: Id,
+    pub author_id: Id,
+    pub title: String,
+    pub description: String,
+    /// Stored as given (normalising them is the caller's job); duplicates are dropped.
+    pub tags: Vec<String>,
+    pub created_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct VideoRow {
+    id: i64,
+    author_id: i64,
+    title: String,
+    description: String,
+    status: String,
+    reason: Option<String>,
+    duration_ms: Option<i64>,
+    width: Option<i32>,
+    height: Option<i32>,
+    created_at_ms: i64,
+    published_at_ms: Option<i64>,
+    updated_at_ms: i64,
+}
+
+impl VideoRow {
+    fn into_video(self, tags: Vec<String>) -> Result<Video> {
+        let status =
+            self.status.parse::<VideoStatus>().map_err(|e| db(sqlx::Error::Decode(Box::new(e))))?;
+        Ok(Video {
+            id: Id::from_i64(self.id),
+            author_id: Id::from_i64(self.author_id),
+            title: self.title,
+            description: self.description,
+            status,
+            reason: self.reason,
+            duration_ms: self.duration_ms,
+            width: self.width,
+            height: self.height,
+            tags,
+            created_at_ms: self.created_at_ms,
+            published_at_ms: self.published_at_ms,
+            updated_at_ms: self.updated_at_ms,
+        })
+    }
+}
+
+const VIDEO_BY_ID: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms \
+     FROM videos WHERE id = $1";
+
+const INSERT_VIDEO: &str = "INSERT INTO videos \
+     (id, author_id, title, description, status, created_at_ms, updated_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6, $6)";
+const INSERT_TAG: &str = "INSERT INTO video_tags (video_id, tag) VALUES ($1, $2)";
+const DELETE_TAGS: &str = "DELETE FROM video_tags WHERE video_id = $1";
+const TAGS_OF: &str = "SELECT tag FROM video_tags WHERE video_id = $1";
+
+// `published_at_ms` is set on the first move to published only; `$1` is the new status.
+const SET_STATUS: &str = "UPDATE videos SET status = $1, reason = $2, updated_at_ms = $3, \
+     published_at_ms = COALESCE(published_at_ms, CASE WHEN $1 = 'published' THEN $3 END) \
+     WHERE id = $4 \
+     RETURNING id, author_id, title, description, status, reason, duration_ms, \
+     width, height, created_at_ms, published_at_ms, updated_at_ms";
+const SET_MEDIA_INFO: &str = "UPDATE videos \
+     SET duration_ms = $1, width = $2, height = $3, updated_at_ms = $4 WHERE id = $5";
+const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
+
+// Two variants per listing rather than `($2 IS NULL OR id < $2)`, which keeps PostgreSQL's
+// generic plans on the index range scan.
+const BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms \
+     FROM videos WHERE author_id = $1 ORDER BY id DESC LIMIT $2";
+const BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms \
+     FROM videos WHERE author_id = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
+const PUBLISHED_BY_TAG: &str = "SELECT v.id, v.author_id, v.title, v.description, v.status, \
+     v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, v.published_at_ms, \
+     v.updated_at_ms \
+     FROM video_tags t JOIN videos v ON v.id = t.video_id \
+     WHERE t.tag = $1 AND v.status = 'published' ORDER BY t.video_id DESC LIMIT $2";
+const PUBLISHED_BY_TAG_BEFORE: &str = "SELECT v.id, v.author_id, v.title, v.description, \
+     v.status, v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, \
+     v.published_at_ms, v.updated_at_ms \
+     FROM video_tags t JOIN videos v ON v.id = t.video_id \
+     WHERE t.tag = $1 AND v.status = 'published' AND t.video_id < $3 \
+     ORDER BY t.video_id DESC LIMIT $2";
+
+/// How many ids one `IN (...)` tag lookup binds at most (well under both backends' limits
+/// on bound parameters).
+const TAG_LOOKUP_CHUNK: usize = 500;
+
+/// Repository for videos; get one from [`MetaStore::videos`].
+#[derive(Debug, Clone, Copy)]
+pub struct Videos<'a> {
+    store: &'a MetaStore,
+}
+
+impl<'a> Videos<'a> {
+    pub(crate) fn new(store: &'a MetaStore) -> Self {
+        Videos { store }
+    }
+
+    /// Creates a video in status [`VideoStatus::Uploading`], with its tags, in one
+    /// transaction. [`MetaError::Conflict`] (`"id"`) if the id is taken,
+    /// [`MetaError::NotFound`] if the author does not exist.
+    pub async fn create(&self, new: NewVideo) -> Result<Video> {
+        let tags = distinct_sorted(&new.tags);
+        let id = new.id.as_i64();
+        let status = VideoStatus::Uploading;
+        let result = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                sqlx::query(INSERT_VIDEO)
+                    .bind(id)
+                    .bind(new.author_id.as_i64())
+                    .bind(&new.title)
+                    .bind(&new.description)
+                    .bind(status.as_str())
+                    .bind(new.created_at_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                for tag in &tags {
+                    sqlx::query(INSERT_TAG).bind(id).bind(tag).execute(&mut *tx).await?;
+                }
+                tx.commit().await
+            }
+            .await
+        });
+        match result {
+            Ok(()) => {}
+            // Tags are distinct, so the video's primary key is the only unique that can clash.
+            Err(e) if unique_violation(&e).is_some() => {
+                return Err(MetaError::Conflict { what: "id" });
+            }
+            Err(e) if is_foreign_key_violation(&e) => return Err(MetaError::NotFound),
+            Err(e) => return Err(db(e)),
+        }
+        Ok(Video {
+            id: new.id,
+            author_id: new.author_id,
+            title: new.title,
+            description: new.description,
+            status,
+            reason: None,
+            duration_ms: None,
+            width: None,
+            height: None,
+            tags,
+            created_at_ms: new.created_at_ms,
+            published_at_ms: None,
+            updated_at_ms: new.created_at_ms,
+        })
+    }
+
+    /// The video with this id, with its tags, if any.
+    pub async fn by_id(&self, id: Id) -> Result<Option<Video>> {
+        let found = with_pool!(self.store, |pool| {
+            async {
+                let Some(row) = sqlx::query_as::<_, VideoRow>(VIDEO_BY_ID)
+                    .bind(id.as_i64())
+                    .fetch_optional(pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let tags: Vec<String> =
+                    sqlx::query_scalar(TAGS_OF).bind(id.as_i64()).fetch_all(pool).await?;
+                Ok::<_, sqlx::Error>(Some((row, tags)))
+            }
+            .await
+        });
+        match found.map_err(db)? {
+            Some((row, tags)) => row.into_video(sorted(tags)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Moves a video to `status`, replacing its reason (`None` clears it), and returns it as
+    /// now stored. The first move to [`VideoStatus::Published`] sets `published_at_ms`; later
+    /// ones keep it. No transition is refused here: the lifecycle rules are the caller's.
+    /// [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_status(
+        &self,
+        id: Id,
+        status: VideoStatus,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Video> {
+        let updated = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let Some(row) = sqlx::query_as::<_, VideoRow>(SET_STATUS)
+                    .bind(status.as_str())
+                    .bind(reason)
+                    .bind(now_ms)
+                    .bind(id.as_i64())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let tags: Vec<String> =
+                    sqlx::query_scalar(TAGS_OF).bind(id.as_i64()).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some((row, tags)))
+            }
+            .await
+        });
+        match updated.map_err(db)? {
+            Some((row, tags)) => row.into_video(sorted(tags)),
+            None => Err(MetaError::NotFound),
+        }
+    }
+
+    /// Records what processing found out about the media. [`MetaError::NotFound`] if there
+    /// is no such video.
+    pub async fn set_media_info(
+        &self,
+        id: Id,
+        duration_ms: i64,
+        width: i32,
+        height: i32,
+        now_ms: i64,
+    ) -> Result<()> {
+        let done = with_pool!(self.store, |pool| {
+            sqlx::query(SET_MEDIA_INFO)
+                .bind(duration_ms)
+                .bind(width)
+                .bind(height)
+                .bind(now_ms)
+                .bind(id.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        });
+        match done.map_err(db)? {
+            0 => Err(MetaError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Replaces a video's tags (stored as given, duplicates dropped) in one transaction.
+    /// [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_tags(&self, id: Id, tags: &[String], now_ms: i64) -> Result<()> {
+        let tags = distinct_sorted(tags);
+        let done = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                // Writing first takes SQLite's write lock up front (a read-then-write
+                // transaction could fail to upgrade without waiting) and finds out whether
+                // the video exists; PostgreSQL also locks the row against concurrent edits.
+                let touched = sqlx::query(TOUCH)
+                    .bind(now_ms)
+                    .bind(id.as_i64())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if touched == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(DELETE_TAGS).bind(id.as_i64()).execute(&mut *tx).await?;
+                for tag in &tags {
+                    sqlx::query(INSERT_TAG).bind(id.as_i64()).bind(tag).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(true)
+            }
+            .await
+        });
+        match done.map_err(db)? {
+            true => Ok(()),
+            false => Err(MetaError::NotFound),
+        }
+    }
+
+    /// An author's videos in every status, newest first: at most `limit` of those with an
+    /// id below `before` (all when `None`).
+    pub async fn by_author(
+        &self,
+        author_id: Id,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Video>> {
+        let sql = if before.is_some() { BY_AUTHOR_BEFORE } else { BY_AUTHOR };
+        self.list(sql, ListKey::Author(author_id.as_i64()), before, limit).await
+    }
+
+    /// Published videos carrying `tag` (compared exactly), newest first: at most `limit` of
+    /// those with an id below `before` (all when `None`).
+    pub async fn published_by_tag(
+        &self,
+        tag: &str,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Video>> {
+        let sql = if before.is_some() { PUBLISHED_BY_TAG_BEFORE } else { PUBLISHED_BY_TAG };
+        self.list(sql, ListKey::Tag(tag), before, limit).await
+    }
+
+    /// Runs a listing query (`$1` = the key, `$2` = limit, `$3` = the `before` cursor when
+    /// the query has one) and attaches each video's tags.
+    async fn list(
+        &self,
+        sql: &str,
+        key: ListKey<'_>,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Video>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = with_pool!(self.store, |pool| {
+            let query = sqlx::query_as::<_, VideoRow>(sql);
+            let query = match key {
+                ListKey::Author(author_id) => query.bind(author_id),
+                ListKey::Tag(tag) => query.bind(tag),
+            };
+            let mut query = query.bind(i64::from(limit));
+            if let Some(before) = before {
+                query = query.bind(before.as_i64());
+            }
+            query.fetch_all(pool).await
+        })
+        .map_err(db)?;
+        let mut tags = self.tags_of(rows.iter().map(|r| r.id)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let own = tags.remove(&row.id).unwrap_or_default();
+                row.into_video(sorted(own))
+            })
+            .collect()
+    }
+
+    /// The tags of several videos at once, keyed by stored id.
+    async fn tags_of(&self, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Vec<String>>> {
+        let ids: Vec<i64> = ids.collect();
+        let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
+        for chunk in ids.chunks(TAG_LOOKUP_CHUNK) {
+            let placeholders =
+                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let sql =
+                format!("SELECT video_id, tag FROM video_tags WHERE video_id IN ({placeholders})");
+            let rows = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })
+            .map_err(db)?;
+            for (video_id, tag) in rows {
+                tags.entry(video_id).or_default().push(tag);
+            }
+        }
+        Ok(tags)
+    }
+}
+
+/// What a listing query's `$1` is bound to.
+#[derive(Clone, Copy)]
+enum ListKey<'k> {
+    Author(i64),
+    Tag(&'k str),
+}
+
+/// Byte-order sort, so both backends (whose collations differ) return the same order.
+fn sorted(mut tags: Vec<String>) -> Vec<String> {
+    tags.sort_unstable();
+    tags
+}
+
+fn distinct_sorted(tags: &[String]) -> Vec<String> {
+    let mut tags = sorted(tags.to_vec());
+    tags.dedup();
+    tags
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_text_forms_agree() {
+        for status in VideoStatus::ALL {
+            assert_eq!(status.as_str().parse::<VideoStatus>(), Ok(status));
+            assert_eq!(status.to_string(), status.as_str());
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{}\"", status.as_str()));
+            assert_eq!(serde_json::from_str::<VideoStatus>(&json).unwrap(), status);
+        }
+        for bad in ["Published", "deleted", ""] {
+            assert_eq!(bad.parse::<VideoStatus>(), Err(ParseVideoStatusError(bad.into())));
+        }
+    }
+
+    #[test]
+    fn tags_are_deduplicated_in_byte_order() {
+        let tags: Vec<String> = ["b", "B", "a", "b", "é", "e"].map(String::from).into();
+        assert_eq!(distinct_sorted(&tags), ["B", "a", "b", "e", "é"]);
+    }
+}
