@@ -156,6 +156,118 @@ async fn login_run(count: usize, concurrency: usize) -> anyhow::Result<(f64, f64
     Ok((percentile(&times, 0.5), percentile(&times, 0.99), rate))
 }
 
+struct TrendingFigures {
+    views: usize,
+    videos: usize,
+    ingest_views_per_s: f64,
+    fresh_p50_ms: f64,
+    fresh_max_ms: f64,
+    query_p50_ms: f64,
+    query_p99_ms: f64,
+    queries_per_s: f64,
+}
+
+/// Ingestion, freshness and HTTP query latency of the trending lists on a whole app.
+async fn trending_run(views: usize, videos: u64, queries: usize) -> anyhow::Result<TrendingFigures> {
+    use quicktok_rank::{QualifiedView, VIEWS_TOPIC};
+    let dir = tempfile::tempdir()?;
+    let mut config = quicktok::Config::default();
+    config.server.data_dir = dir.path().to_owned();
+    config.server.listen = "127.0.0.1:0".into();
+    config.rate_limit.enabled = false;
+    let shutdown = quicktok_core::Shutdown::new();
+    let app = quicktok::App::start(config, shutdown.clone()).await?;
+    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
+    let log = app.api_state().ok_or_else(|| anyhow::anyhow!("no api"))?.log().clone();
+    let running = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let offset_now = |client: reqwest::Client, base: String| async move {
+        let body: serde_json::Value =
+            client.get(format!("{base}/api/v1/trending?window=1h&k=1")).send().await?.json().await?;
+        anyhow::Ok(body["log_offset"].as_u64().unwrap_or(0))
+    };
+
+    // Zipf-like popularity: video i gets weight 1/(i+1).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let weights: Vec<f64> = (0..videos).map(|i| 1.0 / (i as f64 + 1.0)).collect();
+    let total: f64 = weights.iter().sum();
+    let mut cumulative = Vec::with_capacity(weights.len());
+    let mut acc = 0.0;
+    for w in &weights {
+        acc += w / total;
+        cumulative.push(acc);
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let started = Instant::now();
+    let mut appended = 0usize;
+    while appended < views {
+        let n = 4096.min(views - appended);
+        let mut batch = Vec::with_capacity(n);
+        for i in 0..n {
+            let x = next();
+            let video = cumulative.partition_point(|c| *c < x) as u64 + 1;
+            let at = now - 3_000_000 + ((appended + i) as i64 * 3_000_000 / views as i64);
+            batch.push(QualifiedView::new(quicktok_core::Id(video), Vec::<String>::new(), at).to_record()?);
+        }
+        log.append(VIEWS_TOPIC, batch).await?;
+        appended += n;
+    }
+    let end = log.end_offset(VIEWS_TOPIC).await?;
+    while offset_now(client.clone(), base.clone()).await? < end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let ingest_views_per_s = views as f64 / started.elapsed().as_secs_f64();
+
+    // Freshness: one more view, until the published lists include it.
+    let mut fresh = Vec::new();
+    for i in 0..20 {
+        let target = log.end_offset(VIEWS_TOPIC).await? + 1;
+        let t = Instant::now();
+        let view = QualifiedView::new(quicktok_core::Id(1 + i), Vec::<String>::new(), now).to_record()?;
+        log.append(VIEWS_TOPIC, vec![view]).await?;
+        while offset_now(client.clone(), base.clone()).await? < target {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        fresh.push(t.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    fresh.sort();
+
+    let url = format!("{base}/api/v1/trending?window=1d&k=100");
+    for _ in 0..200 {
+        client.get(&url).send().await?.bytes().await?;
+    }
+    let mut times = Vec::with_capacity(queries);
+    let started = Instant::now();
+    for _ in 0..queries {
+        let t = Instant::now();
+        let r = client.get(&url).send().await?;
+        anyhow::ensure!(r.status() == 200, "trending: {}", r.status());
+        r.bytes().await?;
+        times.push(t.elapsed());
+    }
+    let queries_per_s = queries as f64 / started.elapsed().as_secs_f64();
+    times.sort();
+    shutdown.cancel();
+    running.await??;
+    Ok(TrendingFigures {
+        views,
+        videos: videos as usize,
+        ingest_views_per_s,
+        fresh_p50_ms: percentile(&fresh, 0.5),
+        fresh_max_ms: percentile(&fresh, 1.0),
+        query_p50_ms: percentile(&times, 0.5),
+        query_p99_ms: percentile(&times, 0.99),
+        queries_per_s,
+    })
+}
+
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -283,6 +395,17 @@ async fn main() -> anyhow::Result<()> {
         report,
         "\nLogin cost is the password hash by design (OWASP parameters); `auth.max_concurrent_hashes` bounds how many run at once."
     )?;
+
+    eprintln!("trending");
+    let t = trending_run(scaled(1_000_000), 100_000, scaled(5000)).await?;
+    writeln!(report, "\n## Trending (`quicktok-rank` behind `GET /api/v1/trending`)\n")?;
+    writeln!(report, "A whole app (4 ranker shards); {} qualified views over {} videos with Zipf-like popularity appended to the `views` topic, then queried over HTTP (one client, keep-alive).\n", t.views, t.videos)?;
+    writeln!(report, "| measure | figure | the design document |")?;
+    writeln!(report, "|---|---:|---|")?;
+    writeln!(report, "| ingestion (log to published lists), views/s | {:.0} | 700k views/s across the cluster |", t.ingest_views_per_s)?;
+    writeln!(report, "| freshness: append to visible in the lists, p50 / max of 20, ms | {:.1} / {:.1} | 60 000 (aim 1 000) |", t.fresh_p50_ms, t.fresh_max_ms)?;
+    writeln!(report, "| `GET /api/v1/trending?window=1d&k=100`, p50 / p99, ms | {:.3} / {:.3} | 10-100 (aim < 5) |", t.query_p50_ms, t.query_p99_ms)?;
+    writeln!(report, "| same query, requests/s (one client) | {:.0} | |", t.queries_per_s)?;
 
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;

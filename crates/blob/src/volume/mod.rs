@@ -46,10 +46,15 @@
 //! it writes the table and the trailer and calls `fdatasync` through a per-volume **group
 //! commit**: while one sync runs, every put that finishes meanwhile waits and shares the
 //! next one. Only then is the `.idx` entry appended and the blob published in the index.
-//! A body of the wrong length, a failing stream, a dropped future or a closed store abort
-//! the put: nothing is published, the space is given back if it was the last reservation
-//! (else it is garbage for compaction). A new volume is started when a needle would take
-//! the current one past `volume_bytes`; a bigger blob gets a volume of its own.
+//! A body of the wrong length, a failing stream or a closed store (even while the put waits
+//! for a stalled client) abort the put: nothing is published, and the space is given back
+//! if it was the last reservation, else it is garbage for compaction. A put whose caller
+//! drops its future before the body is complete is aborted too (its space is always
+//! garbage then: a write of it may still be in flight). Once the body is complete, the put
+//! finishes on its own task even if its caller goes away, and `delete`, `set_class` and
+//! compactions always run to completion: memory and disk never disagree about a durable
+//! needle. A new volume is started when a needle would take the current one past
+//! `volume_bytes`; a bigger blob gets a volume of its own.
 //!
 //! `delete` appends a 64-byte tombstone **to the volume holding the blob**, syncs it, then
 //! removes the index entry. Tombstones only ever refer to needles of their own volume, so
@@ -111,9 +116,9 @@
 //! their needle (blob copy or tombstone) is written and `fdatasync`ed; a new volume file is
 //! synced together with its directory before it is used. Acknowledged blobs survive a
 //! process crash, a kernel crash and power loss, provided the disk honours flushes; a
-//! deleted blob never comes back; an id never changes class or bytes partially. A call that
-//! returns an error may or may not have taken effect in the case of IO errors only (a size
-//! mismatch or body error never stores anything). After any write or fsync error the store
+//! deleted blob never comes back; a blob being moved is, after a crash, whole in exactly one
+//! class. A call that fails with an IO error, or whose caller stopped waiting, may or may
+//! not have taken effect (a size mismatch or body error never stores anything). After any write or fsync error the store
 //! refuses writes ([`BlobError::Unavailable`]) until reopened, because the page cache can
 //! no longer be trusted; reads keep working. The `.idx` files are not synced per write (they
 //! are synced when a volume fills and on `close`): losing their tail costs a rescan, never
@@ -125,9 +130,11 @@
 //! [`VolumeStore::compact`] rewrites one volume, [`VolumeStore::compact_all`] every volume
 //! whose garbage is at least `compaction_garbage_percent` of it (the store never compacts on
 //! its own: a background job decides when). Online: the volume is sealed, in-flight puts
-//! into it are awaited, then the live needles (found by one pass over the index) are
-//! copied, each verified, into a new volume written under a temporary name — reads and
-//! writes go on meanwhile. Then, holding the volume's mutation lock (deletes and moves *out
+//! into it are awaited, then the live needles (found by one pass over the whole index under
+//! its read lock: tens of milliseconds per ten million blobs) are copied, each verified, into
+//! a new volume written under a temporary name — reads and writes go on meanwhile. A live
+//! blob that fails verification stops the compaction with `Integrity` (the old volume stays
+//! as it is): compaction neither copies nor drops damaged data. Then, holding the volume's mutation lock (deletes and moves *out
 //! of this volume* wait; nothing else does), blobs that died during the copy get tombstones
 //! in the new volume, it is synced and renamed into place (the commit point), the index
 //! entries are switched under one short write lock, and the old files are unlinked. Readers
