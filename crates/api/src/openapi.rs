@@ -18,6 +18,7 @@ use crate::state::AppState;
         (name = "auth", description = "Accounts and sessions"),
         (name = "me", description = "The signed-in user"),
         (name = "trending", description = "Exact sliding-window leaderboards"),
+        (name = "videos", description = "Videos"),
         (name = "meta", description = "The API itself"),
     )
 )]

@@ -168,7 +168,11 @@ struct TrendingFigures {
 }
 
 /// Ingestion, freshness and HTTP query latency of the trending lists on a whole app.
-async fn trending_run(views: usize, videos: u64, queries: usize) -> anyhow::Result<TrendingFigures> {
+async fn trending_run(
+    views: usize,
+    videos: u64,
+    queries: usize,
+) -> anyhow::Result<TrendingFigures> {
     use quicktok_rank::{QualifiedView, VIEWS_TOPIC};
     let dir = tempfile::tempdir()?;
     let mut config = quicktok::Config::default();
@@ -182,13 +186,18 @@ async fn trending_run(views: usize, videos: u64, queries: usize) -> anyhow::Resu
     let running = tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
     let offset_now = |client: reqwest::Client, base: String| async move {
-        let body: serde_json::Value =
-            client.get(format!("{base}/api/v1/trending?window=1h&k=1")).send().await?.json().await?;
+        let body: serde_json::Value = client
+            .get(format!("{base}/api/v1/trending?window=1h&k=1"))
+            .send()
+            .await?
+            .json()
+            .await?;
         anyhow::Ok(body["log_offset"].as_u64().unwrap_or(0))
     };
 
     // Zipf-like popularity: video i gets weight 1/(i+1).
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64;
     let weights: Vec<f64> = (0..videos).map(|i| 1.0 / (i as f64 + 1.0)).collect();
     let total: f64 = weights.iter().sum();
     let mut cumulative = Vec::with_capacity(weights.len());
@@ -213,7 +222,10 @@ async fn trending_run(views: usize, videos: u64, queries: usize) -> anyhow::Resu
             let x = next();
             let video = cumulative.partition_point(|c| *c < x) as u64 + 1;
             let at = now - 3_000_000 + ((appended + i) as i64 * 3_000_000 / views as i64);
-            batch.push(QualifiedView::new(quicktok_core::Id(video), Vec::<String>::new(), at).to_record()?);
+            batch.push(
+                QualifiedView::new(quicktok_core::Id(video), Vec::<String>::new(), at)
+                    .to_record()?,
+            );
         }
         log.append(VIEWS_TOPIC, batch).await?;
         appended += n;
@@ -229,7 +241,8 @@ async fn trending_run(views: usize, videos: u64, queries: usize) -> anyhow::Resu
     for i in 0..20 {
         let target = log.end_offset(VIEWS_TOPIC).await? + 1;
         let t = Instant::now();
-        let view = QualifiedView::new(quicktok_core::Id(1 + i), Vec::<String>::new(), now).to_record()?;
+        let view =
+            QualifiedView::new(quicktok_core::Id(1 + i), Vec::<String>::new(), now).to_record()?;
         log.append(VIEWS_TOPIC, vec![view]).await?;
         while offset_now(client.clone(), base.clone()).await? < target {
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -399,12 +412,28 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("trending");
     let t = trending_run(scaled(1_000_000), 100_000, scaled(5000)).await?;
     writeln!(report, "\n## Trending (`quicktok-rank` behind `GET /api/v1/trending`)\n")?;
-    writeln!(report, "A whole app (4 ranker shards); {} qualified views over {} videos with Zipf-like popularity appended to the `views` topic, then queried over HTTP (one client, keep-alive).\n", t.views, t.videos)?;
+    writeln!(
+        report,
+        "A whole app (4 ranker shards); {} qualified views over {} videos with Zipf-like popularity appended to the `views` topic, then queried over HTTP (one client, keep-alive).\n",
+        t.views, t.videos
+    )?;
     writeln!(report, "| measure | figure | the design document |")?;
     writeln!(report, "|---|---:|---|")?;
-    writeln!(report, "| ingestion (log to published lists), views/s | {:.0} | 700k views/s across the cluster |", t.ingest_views_per_s)?;
-    writeln!(report, "| freshness: append to visible in the lists, p50 / max of 20, ms | {:.1} / {:.1} | 60 000 (aim 1 000) |", t.fresh_p50_ms, t.fresh_max_ms)?;
-    writeln!(report, "| `GET /api/v1/trending?window=1d&k=100`, p50 / p99, ms | {:.3} / {:.3} | 10-100 (aim < 5) |", t.query_p50_ms, t.query_p99_ms)?;
+    writeln!(
+        report,
+        "| ingestion (log to published lists), views/s | {:.0} | 700k views/s across the cluster |",
+        t.ingest_views_per_s
+    )?;
+    writeln!(
+        report,
+        "| freshness: append to visible in the lists, p50 / max of 20, ms | {:.1} / {:.1} | 60 000 (aim 1 000) |",
+        t.fresh_p50_ms, t.fresh_max_ms
+    )?;
+    writeln!(
+        report,
+        "| `GET /api/v1/trending?window=1d&k=100`, p50 / p99, ms | {:.3} / {:.3} | 10-100 (aim < 5) |",
+        t.query_p50_ms, t.query_p99_ms
+    )?;
     writeln!(report, "| same query, requests/s (one client) | {:.0} | |", t.queries_per_s)?;
 
     if let Some(parent) = args.out.parent() {

@@ -17,6 +17,9 @@ pub enum Event {
     UserLoggedIn { user_id: Id, at_ms: i64 },
     /// A refresh token was presented twice; its whole family was revoked.
     RefreshTokenReused { user_id: Id, family_id: Id, at_ms: i64 },
+    /// The creator archived (or unarchived) a video: its media goes to cold storage (or
+    /// back to warm).
+    VideoArchived { video_id: Id, by: Id, archived: bool, at_ms: i64 },
 }
 
 impl Event {
@@ -26,6 +29,7 @@ impl Event {
             Event::UserRegistered { .. }
             | Event::UserLoggedIn { .. }
             | Event::RefreshTokenReused { .. } => "users",
+            Event::VideoArchived { .. } => "videos",
         }
     }
 
@@ -34,7 +38,8 @@ impl Event {
         match self {
             Event::UserRegistered { at_ms, .. }
             | Event::UserLoggedIn { at_ms, .. }
-            | Event::RefreshTokenReused { at_ms, .. } => *at_ms,
+            | Event::RefreshTokenReused { at_ms, .. }
+            | Event::VideoArchived { at_ms, .. } => *at_ms,
         }
     }
 

@@ -7,9 +7,11 @@
 
 mod config;
 mod error;
+mod plays;
 mod refresh_tokens;
 mod store;
 mod users;
+mod video_blobs;
 mod videos;
 
 #[cfg(feature = "testsuite")]
@@ -17,7 +19,9 @@ pub mod testsuite;
 
 pub use config::{MetaConfig, SqliteSynchronous};
 pub use error::{DbError, MetaError, Result};
+pub use plays::{BlobActivityRow, PlayDelta, Plays};
 pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOwner};
 pub use store::{Backend, MetaStore};
 pub use users::{NewUser, User, Users};
+pub use video_blobs::{VideoBlob, VideoBlobs};
 pub use videos::{NewVideo, ParseVideoStatusError, Video, VideoStatus, Videos};

@@ -12,8 +12,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::error::{MetaError, Result, db, migration};
+use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
 use crate::users::Users;
+use crate::video_blobs::VideoBlobs;
 use crate::videos::Videos;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -156,6 +158,16 @@ impl MetaStore {
     /// Videos: metadata, lifecycle status, tags and listings.
     pub fn videos(&self) -> Videos<'_> {
         Videos::new(self)
+    }
+
+    /// Which blobs make up each video (for tiering and the creator archive).
+    pub fn video_blobs(&self) -> VideoBlobs<'_> {
+        VideoBlobs::new(self)
+    }
+
+    /// Hourly play counts and the tiering report built on them.
+    pub fn plays(&self) -> Plays<'_> {
+        Plays::new(self)
     }
 
     pub(crate) fn pool(&self) -> &Pool {

@@ -16,8 +16,8 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::{
-    ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUser, NewVideo, Result,
-    TokenOwner, User, Video, VideoStatus,
+    BlobActivityRow, ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUser,
+    NewVideo, PlayDelta, Result, TokenOwner, User, Video, VideoBlob, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -194,6 +194,13 @@ macro_rules! meta_testsuite {
             videos_by_author_paginates_newest_first,
             videos_published_by_tag_only_published,
             videos_every_status_round_trips,
+            videos_archive_round_trip,
+            video_blobs_attach_list_detach,
+            plays_record_increments_across_batches_and_hours,
+            plays_last_play_only_moves_forward,
+            plays_concurrent_batches_all_count,
+            plays_prune_drops_old_hours,
+            plays_tiering_activity_windows_and_flags,
             ping,
             migrations_are_idempotent,
         );
@@ -755,6 +762,362 @@ pub async fn videos_every_status_round_trips(db: &TestDb) {
             .map(drop)
     });
     assert!(refused.is_err(), "status CHECK constraint missing");
+}
+
+pub async fn videos_archive_round_trip(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let created = video(db, 10, 1, &["t"]).await;
+    assert_eq!((created.archived_at_ms, created.last_play_ms), (None, None));
+    let videos = db.videos();
+    videos.set_status(Id(10), VideoStatus::Published, None, NOW).await.unwrap();
+
+    let v = videos.set_archived(Id(10), true, NOW + 1).await.unwrap();
+    assert_eq!((v.archived_at_ms, v.updated_at_ms), (Some(NOW + 1), NOW + 1));
+    assert_eq!((v.status, v.tags.clone()), (VideoStatus::Published, strings(&["t"])));
+    // Every read path carries the flag.
+    assert_eq!(videos.by_id(Id(10)).await.unwrap(), Some(v.clone()));
+    assert_eq!(videos.by_author(Id(1), None, 10).await.unwrap(), std::slice::from_ref(&v));
+    assert_eq!(videos.published_by_tag("t", None, 10).await.unwrap(), std::slice::from_ref(&v));
+
+    // Archiving again (a retried request) keeps the first archive time.
+    let v = videos.set_archived(Id(10), true, NOW + 2).await.unwrap();
+    assert_eq!((v.archived_at_ms, v.updated_at_ms), (Some(NOW + 1), NOW + 2));
+
+    let v = videos.set_archived(Id(10), false, NOW + 3).await.unwrap();
+    assert_eq!((v.archived_at_ms, v.updated_at_ms), (None, NOW + 3));
+    assert_eq!(videos.by_id(Id(10)).await.unwrap(), Some(v.clone()));
+    // Unarchiving an unarchived video is harmless.
+    let v = videos.set_archived(Id(10), false, NOW + 4).await.unwrap();
+    assert_eq!(v.archived_at_ms, None);
+    // A second archive gets a new time.
+    let v = videos.set_archived(Id(10), true, NOW + 5).await.unwrap();
+    assert_eq!(v.archived_at_ms, Some(NOW + 5));
+    // Nothing but the flag and the update time changed.
+    let expected = Video { archived_at_ms: Some(NOW + 5), updated_at_ms: NOW + 5, ..created };
+    let expected = Video { status: VideoStatus::Published, published_at_ms: Some(NOW), ..expected };
+    assert_eq!(v, expected);
+
+    for archived in [true, false] {
+        let err = videos.set_archived(Id(11), archived, NOW).await.unwrap_err();
+        assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Video blobs.
+
+fn blob(blob_id: u64, video_id: u64, kind: &str, created_at_ms: i64) -> VideoBlob {
+    VideoBlob { blob_id: Id(blob_id), video_id: Id(video_id), kind: kind.to_owned(), created_at_ms }
+}
+
+pub async fn video_blobs_attach_list_detach(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let blobs = db.video_blobs();
+    // Attached out of order; listed by blob id.
+    blobs.attach(Id(10), Id(502), "720p", NOW + 2).await.unwrap();
+    blobs.attach(Id(10), Id(500), "source", NOW).await.unwrap();
+    blobs.attach(Id(10), Id(u64::MAX), "poster", NOW + 3).await.unwrap(); // full 64 bits
+    blobs.attach(Id(11), Id(501), "source", NOW + 1).await.unwrap();
+    let of_10 = blobs.for_video(Id(10)).await.unwrap();
+    assert_eq!(
+        of_10,
+        [
+            blob(u64::MAX, 10, "poster", NOW + 3), // stored as -1: first in id order
+            blob(500, 10, "source", NOW),
+            blob(502, 10, "720p", NOW + 2),
+        ]
+    );
+    assert_eq!(blobs.for_video(Id(11)).await.unwrap(), [blob(501, 11, "source", NOW + 1)]);
+    assert!(blobs.for_video(Id(12)).await.unwrap().is_empty());
+
+    // A blob belongs to one video only.
+    for video_id in [10, 11] {
+        let err = blobs.attach(Id(video_id), Id(500), "other", NOW).await.unwrap_err();
+        assert!(matches!(err, MetaError::Conflict { what: "blob_id" }), "{err:?}");
+    }
+    assert_eq!(blobs.for_video(Id(10)).await.unwrap(), of_10);
+    assert_eq!(blobs.for_video(Id(11)).await.unwrap().len(), 1);
+    let err = blobs.attach(Id(12), Id(503), "source", NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    assert!(blobs.for_video(Id(12)).await.unwrap().is_empty());
+
+    assert!(blobs.detach(Id(500)).await.unwrap());
+    assert!(!blobs.detach(Id(500)).await.unwrap());
+    assert!(!blobs.detach(Id(999)).await.unwrap());
+    assert_eq!(ids_of_blobs(&blobs.for_video(Id(10)).await.unwrap()), [u64::MAX, 502]);
+    // A detached id can be attached again.
+    blobs.attach(Id(11), Id(500), "source", NOW + 4).await.unwrap();
+    assert_eq!(ids_of_blobs(&blobs.for_video(Id(11)).await.unwrap()), [500, 501]);
+
+    // Deleting a video deletes its blob rows.
+    crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query("DELETE FROM videos WHERE id = $1")
+            .bind(Id(10).as_i64())
+            .execute(pool)
+            .await
+            .map(drop)
+            .unwrap();
+    });
+    assert!(blobs.for_video(Id(10)).await.unwrap().is_empty());
+    assert!(!blobs.detach(Id(502)).await.unwrap());
+    assert_eq!(blobs.for_video(Id(11)).await.unwrap().len(), 2);
+}
+
+fn ids_of_blobs(blobs: &[VideoBlob]) -> Vec<u64> {
+    blobs.iter().map(|b| b.blob_id.0).collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Plays and the tiering report.
+
+/// The start of the hour holding [`NOW`].
+const NOW_HOUR: i64 = NOW - NOW.rem_euclid(HOUR);
+const DAY: i64 = 24 * HOUR;
+
+fn play(video_id: u64, at_ms: i64, plays: u64) -> PlayDelta {
+    PlayDelta { video_id: Id(video_id), at_ms, plays }
+}
+
+/// Every hourly row as (video id, hour relative to [`NOW_HOUR`], plays), in key order.
+async fn hourly(db: &TestDb) -> Vec<(u64, i64, i64)> {
+    let rows: Vec<(i64, i64, i64)> = crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query_as(
+            "SELECT video_id, hour, plays FROM video_plays_hourly ORDER BY video_id, hour",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap()
+    });
+    rows.into_iter().map(|(v, h, p)| (Id::from_i64(v).0, h - NOW_HOUR / HOUR, p)).collect()
+}
+
+async fn last_play(db: &TestDb, video_id: u64) -> Option<i64> {
+    db.videos().by_id(Id(video_id)).await.unwrap().expect("video").last_play_ms
+}
+
+pub async fn plays_record_increments_across_batches_and_hours(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    video(db, 12, 1, &[]).await;
+    let plays = db.plays();
+    plays.record(&[]).await.unwrap();
+    assert!(hourly(db).await.is_empty());
+
+    // Duplicates within a batch (same video, same hour) are summed.
+    plays
+        .record(&[
+            play(10, NOW_HOUR + 1, 1),
+            play(11, NOW_HOUR, 5),
+            play(10, NOW_HOUR + HOUR - 1, 2), // last millisecond of the same hour
+            play(10, NOW_HOUR + HOUR, 1),     // first millisecond of the next
+            play(10, NOW_HOUR - 1, 3),        // last millisecond of the previous
+            play(12, NOW_HOUR, 0),            // no plays: nothing recorded
+            play(10, NOW_HOUR + 2, 4),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(hourly(db).await, [(10, -1, 3), (10, 0, 7), (10, 1, 1), (11, 0, 5)]);
+    assert_eq!(last_play(db, 12).await, None);
+
+    // Later batches add to the existing rows.
+    plays.record(&[play(10, NOW_HOUR + 3, 10), play(11, NOW_HOUR + 2 * HOUR, 1)]).await.unwrap();
+    plays.record(&[play(10, NOW_HOUR + 4, 100), play(10, NOW_HOUR + 5, 1_000)]).await.unwrap();
+    assert_eq!(hourly(db).await, [(10, -1, 3), (10, 0, 1_117), (10, 1, 1), (11, 0, 5), (11, 2, 1)]);
+
+    // Plays of unknown videos are counted too (no foreign key), full 64-bit ids included.
+    plays.record(&[play(999, NOW, 1), play(u64::MAX, NOW, 2)]).await.unwrap();
+    let rows = hourly(db).await;
+    assert!(rows.contains(&(999, 0, 1)) && rows.contains(&(u64::MAX, 0, 2)), "{rows:?}");
+    // Large counts are stored exactly.
+    plays.record(&[play(12, NOW, 1 << 40)]).await.unwrap();
+    plays.record(&[play(12, NOW, 1 << 40)]).await.unwrap();
+    assert!(hourly(db).await.contains(&(12, 0, 1 << 41)));
+}
+
+pub async fn plays_last_play_only_moves_forward(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let plays = db.plays();
+    assert_eq!(last_play(db, 10).await, None);
+
+    // The latest play of the batch wins, whatever its position in it.
+    plays.record(&[play(10, NOW - 5, 1), play(10, NOW, 1), play(10, NOW - 9, 1)]).await.unwrap();
+    assert_eq!(last_play(db, 10).await, Some(NOW));
+    assert_eq!(last_play(db, 11).await, None);
+
+    // An older batch (a late or replayed one) is counted but does not move it back.
+    plays.record(&[play(10, NOW - DAY, 2)]).await.unwrap();
+    assert_eq!(last_play(db, 10).await, Some(NOW));
+    assert!(hourly(db).await.contains(&(10, -24, 2)));
+    // Neither does an equal one.
+    plays.record(&[play(10, NOW, 1)]).await.unwrap();
+    assert_eq!(last_play(db, 10).await, Some(NOW));
+
+    plays.record(&[play(10, NOW + 1, 1), play(11, NOW - HOUR, 1)]).await.unwrap();
+    assert_eq!(last_play(db, 10).await, Some(NOW + 1));
+    assert_eq!(last_play(db, 11).await, Some(NOW - HOUR));
+
+    // Recording plays is not an edit: the update time stays.
+    let v = db.videos().by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!(v.updated_at_ms, NOW);
+    // Archiving keeps the last play.
+    let v = db.videos().set_archived(Id(10), true, NOW + 2).await.unwrap();
+    assert_eq!(v.last_play_ms, Some(NOW + 1));
+}
+
+pub async fn plays_concurrent_batches_all_count(db: &TestDb) {
+    const TASKS: u64 = 8;
+    const ROUNDS: u64 = 4;
+    user(db, 1, "alice").await;
+    for id in 10..14 {
+        video(db, id, 1, &[]).await;
+    }
+    // Every task writes the same rows, in a different order per task: no batch may be lost
+    // and none may deadlock against another.
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = db.store().clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                for round in 0..ROUNDS {
+                    let mut batch: Vec<PlayDelta> = (10..14)
+                        .flat_map(|v| [play(v, NOW_HOUR, 1), play(v, NOW_HOUR + HOUR, 2)])
+                        .collect();
+                    batch.rotate_left(((task + round) % 8) as usize);
+                    if task % 2 == 1 {
+                        batch.reverse();
+                    }
+                    store.plays().record(&batch).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let n = (TASKS * ROUNDS) as i64;
+    let expected: Vec<_> = (10..14).flat_map(|v| [(v, 0, n), (v, 1, 2 * n)]).collect();
+    assert_eq!(hourly(db).await, expected);
+    assert_eq!(last_play(db, 13).await, Some(NOW_HOUR + HOUR));
+}
+
+pub async fn plays_prune_drops_old_hours(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    let plays = db.plays();
+    assert_eq!(plays.prune(NOW).await.unwrap(), 0);
+    plays
+        .record(&[
+            play(10, NOW_HOUR - 200 * HOUR, 1),
+            play(999, NOW_HOUR - 193 * HOUR + 5, 1), // an unknown video's rows age out too
+            play(10, NOW_HOUR - 192 * HOUR, 1),
+            play(10, NOW_HOUR, 1),
+        ])
+        .await
+        .unwrap();
+    // Hours that ended at or before the cut go; the hour holding it stays.
+    let cut = NOW_HOUR - 192 * HOUR + HOUR / 2;
+    assert_eq!(plays.prune(cut).await.unwrap(), 2);
+    assert_eq!(hourly(db).await, [(10, -192, 1), (10, 0, 1)]);
+    assert_eq!(plays.prune(cut).await.unwrap(), 0);
+    // A cut on an hour boundary keeps the hour starting there.
+    assert_eq!(plays.prune(NOW_HOUR - 192 * HOUR).await.unwrap(), 0);
+    assert_eq!(plays.prune(NOW_HOUR - 191 * HOUR).await.unwrap(), 1);
+    assert_eq!(hourly(db).await, [(10, 0, 1)]);
+    // The last play survives pruning (it lives on the video).
+    assert_eq!(last_play(db, 10).await, Some(NOW_HOUR));
+    // Counting continues as before in the kept hour.
+    plays.record(&[play(10, NOW_HOUR + 1, 2)]).await.unwrap();
+    assert_eq!(hourly(db).await, [(10, 0, 3)]);
+}
+
+pub async fn plays_tiering_activity_windows_and_flags(db: &TestDb) {
+    // T is an hour boundary, so the windows start exactly on bucket boundaries.
+    const T: i64 = NOW_HOUR;
+    user(db, 1, "alice").await;
+    for id in 10..=14 {
+        video(db, id, 1, &[]).await;
+    }
+    let plays = db.plays();
+    assert!(plays.tiering_activity(T).await.unwrap().is_empty());
+
+    let blobs = db.video_blobs();
+    blobs.attach(Id(10), Id(100), "source", NOW - 30 * DAY).await.unwrap();
+    blobs.attach(Id(10), Id(101), "720p", NOW - 29 * DAY).await.unwrap();
+    blobs.attach(Id(11), Id(110), "source", NOW - 10 * DAY).await.unwrap();
+    blobs.attach(Id(12), Id(120), "source", NOW - 2 * DAY).await.unwrap();
+    blobs.attach(Id(13), Id(130), "source", NOW - 40 * DAY).await.unwrap();
+    // Video 14 has plays but no blobs: no row. Unknown video 999 neither.
+
+    plays
+        .record(&[
+            play(10, T - 7 * DAY, 1_000), // the hour the 7-day window starts in: out
+            play(10, T - 7 * DAY + HOUR, 100), // first hour inside it
+            play(10, T - DAY, 10),        // the hour the 1-day window starts in
+            play(10, T - DAY + HOUR + 1, 1), // first hour inside the 1-day window
+            play(10, T - DAY + HOUR + 2, 1), // (twice, in one batch)
+            play(14, T, 7),
+            play(999, T, 7),
+        ])
+        .await
+        .unwrap();
+    // Separate batches add up; the current hour counts.
+    plays.record(&[play(10, T, 2)]).await.unwrap();
+    plays.record(&[play(11, T - HOUR, 5), play(13, T - 8 * DAY, 50)]).await.unwrap();
+    db.videos().set_archived(Id(11), true, NOW).await.unwrap();
+    db.videos().set_archived(Id(13), true, NOW).await.unwrap();
+    db.videos().set_archived(Id(13), false, NOW + 1).await.unwrap();
+
+    let row =
+        |blob_id: u64, video_id: u64, plays: (u64, u64), last: Option<i64>, created, archived| {
+            BlobActivityRow {
+                blob_id: Id(blob_id),
+                video_id: Id(video_id),
+                plays_7d: plays.0,
+                plays_1d: plays.1,
+                last_play_ms: last,
+                created_at_ms: created,
+                archived,
+            }
+        };
+    let expected_at = |v10: (u64, u64), v11: (u64, u64)| {
+        vec![
+            row(100, 10, v10, Some(T), NOW - 30 * DAY, false),
+            row(101, 10, v10, Some(T), NOW - 29 * DAY, false),
+            row(110, 11, v11, Some(T - HOUR), NOW - 10 * DAY, true),
+            row(120, 12, (0, 0), None, NOW - 2 * DAY, false), // never played
+            row(130, 13, (0, 0), Some(T - 8 * DAY), NOW - 40 * DAY, false), // only long ago
+        ]
+    };
+    // Anywhere in the hour starting at T, the windows cover the same buckets.
+    for now in [T, T + 1, T + HOUR - 1] {
+        let got = plays.tiering_activity(now).await.unwrap();
+        assert_eq!(got, expected_at((114, 4), (5, 5)), "now = T + {}", now - T);
+    }
+    // One hour later, the oldest bucket of each window drops out.
+    let got = plays.tiering_activity(T + HOUR).await.unwrap();
+    assert_eq!(got, expected_at((14, 2), (5, 5)));
+    // A day later the 1-day window starts in the hour starting at T, so leaves it out.
+    let got = plays.tiering_activity(T + DAY).await.unwrap();
+    assert_eq!(got, expected_at((14, 0), (5, 0)));
+    // Plays after `now` (clock skew) still count.
+    let got = plays.tiering_activity(T - 1).await.unwrap();
+    assert_eq!(got, expected_at((1_114, 14), (5, 5)));
+
+    // Unarchiving shows up; a detached blob disappears.
+    db.videos().set_archived(Id(11), false, NOW + 2).await.unwrap();
+    blobs.detach(Id(101)).await.unwrap();
+    let got = plays.tiering_activity(T).await.unwrap();
+    let mut expected = expected_at((114, 4), (5, 5));
+    expected.remove(1);
+    expected[1].archived = false;
+    assert_eq!(got, expected);
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-//! The `videos` and `video_tags` tables: a video's metadata and lifecycle status, its tags,
-//! and the listings built on them (an author's videos, published videos with a tag).
+//! The `videos` and `video_tags` tables: a video's metadata, lifecycle status and archive
+//! flag, its tags, and the listings built on them (an author's videos, published videos with
+//! a tag).
 //!
 //! Listings are newest first with keyset pagination on the (time-ordered) id: pass the last
 //! id of one page as `before` to get the next.
@@ -97,6 +98,11 @@ pub struct Video {
     /// When the video was first published; kept if it is later removed or republished.
     pub published_at_ms: Option<i64>,
     pub updated_at_ms: i64,
+    /// When the creator archived the video (its media goes to cold storage); `None` while
+    /// it is not archived.
+    pub archived_at_ms: Option<i64>,
+    /// The latest play recorded by [`Plays::record`](crate::Plays::record), if any.
+    pub last_play_ms: Option<i64>,
 }
 
 /// What [`Videos::create`] needs. The video starts out [`VideoStatus::Uploading`].
@@ -125,6 +131,8 @@ struct VideoRow {
     created_at_ms: i64,
     published_at_ms: Option<i64>,
     updated_at_ms: i64,
+    archived_at_ms: Option<i64>,
+    last_play_ms: Option<i64>,
 }
 
 impl VideoRow {
@@ -145,12 +153,15 @@ impl VideoRow {
             created_at_ms: self.created_at_ms,
             published_at_ms: self.published_at_ms,
             updated_at_ms: self.updated_at_ms,
+            archived_at_ms: self.archived_at_ms,
+            last_play_ms: self.last_play_ms,
         })
     }
 }
 
 const VIDEO_BY_ID: &str = "SELECT id, author_id, title, description, status, reason, \
-     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms \
      FROM videos WHERE id = $1";
 
 const INSERT_VIDEO: &str = "INSERT INTO videos \
@@ -165,27 +176,42 @@ const SET_STATUS: &str = "UPDATE videos SET status = $1, reason = $2, updated_at
      published_at_ms = COALESCE(published_at_ms, CASE WHEN $1 = 'published' THEN $3 END) \
      WHERE id = $4 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
-     width, height, created_at_ms, published_at_ms, updated_at_ms";
+     width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
+     last_play_ms";
 const SET_MEDIA_INFO: &str = "UPDATE videos \
      SET duration_ms = $1, width = $2, height = $3, updated_at_ms = $4 WHERE id = $5";
+// Archiving an archived video keeps the first archive time (a retried request does not
+// reset it); unarchiving clears it.
+const ARCHIVE: &str = "UPDATE videos \
+     SET archived_at_ms = COALESCE(archived_at_ms, $1), updated_at_ms = $1 WHERE id = $2 \
+     RETURNING id, author_id, title, description, status, reason, duration_ms, \
+     width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
+     last_play_ms";
+const UNARCHIVE: &str = "UPDATE videos \
+     SET archived_at_ms = NULL, updated_at_ms = $1 WHERE id = $2 \
+     RETURNING id, author_id, title, description, status, reason, duration_ms, \
+     width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
+     last_play_ms";
 const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
 
 // Two variants per listing rather than `($2 IS NULL OR id < $2)`, which keeps PostgreSQL's
 // generic plans on the index range scan.
 const BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
-     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms \
      FROM videos WHERE author_id = $1 ORDER BY id DESC LIMIT $2";
 const BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
-     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms \
      FROM videos WHERE author_id = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
 const PUBLISHED_BY_TAG: &str = "SELECT v.id, v.author_id, v.title, v.description, v.status, \
      v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, v.published_at_ms, \
-     v.updated_at_ms \
+     v.updated_at_ms, v.archived_at_ms, v.last_play_ms \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
      WHERE t.tag = $1 AND v.status = 'published' ORDER BY t.video_id DESC LIMIT $2";
 const PUBLISHED_BY_TAG_BEFORE: &str = "SELECT v.id, v.author_id, v.title, v.description, \
      v.status, v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, \
-     v.published_at_ms, v.updated_at_ms \
+     v.published_at_ms, v.updated_at_ms, v.archived_at_ms, v.last_play_ms \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
      WHERE t.tag = $1 AND v.status = 'published' AND t.video_id < $3 \
      ORDER BY t.video_id DESC LIMIT $2";
@@ -254,6 +280,8 @@ impl<'a> Videos<'a> {
             created_at_ms: new.created_at_ms,
             published_at_ms: None,
             updated_at_ms: new.created_at_ms,
+            archived_at_ms: None,
+            last_play_ms: None,
         })
     }
 
@@ -297,6 +325,37 @@ impl<'a> Videos<'a> {
                 let Some(row) = sqlx::query_as::<_, VideoRow>(SET_STATUS)
                     .bind(status.as_str())
                     .bind(reason)
+                    .bind(now_ms)
+                    .bind(id.as_i64())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let tags: Vec<String> =
+                    sqlx::query_scalar(TAGS_OF).bind(id.as_i64()).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some((row, tags)))
+            }
+            .await
+        });
+        match updated.map_err(db)? {
+            Some((row, tags)) => row.into_video(sorted(tags)),
+            None => Err(MetaError::NotFound),
+        }
+    }
+
+    /// Archives (`archived = true`) or unarchives a video and returns it as now stored.
+    /// Archiving sets `archived_at_ms` to `now_ms`, unless the video is archived already
+    /// (then the first archive time stays); unarchiving clears it. Either way
+    /// `updated_at_ms` becomes `now_ms`. Moving the media between storage classes is the
+    /// tiering worker's job. [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_archived(&self, id: Id, archived: bool, now_ms: i64) -> Result<Video> {
+        let sql = if archived { ARCHIVE } else { UNARCHIVE };
+        let updated = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let Some(row) = sqlx::query_as::<_, VideoRow>(sql)
                     .bind(now_ms)
                     .bind(id.as_i64())
                     .fetch_optional(&mut *tx)

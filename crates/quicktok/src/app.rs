@@ -155,6 +155,28 @@ impl App {
             });
         }
         if config.server.roles.contains(&Role::Scheduler) {
+            // Play statistics and creator archive requests feed blob tiering.
+            let (l, m, t) = (log.clone(), meta.clone(), shutdown.clone());
+            tasks.spawn(supervise("play statistics", shutdown.clone(), move || {
+                crate::plays::run(l.clone(), m.clone(), t.clone())
+            }));
+            let (l, m, b, t) = (log.clone(), meta.clone(), blobs.store(), shutdown.clone());
+            tasks.spawn(supervise("archive moves", shutdown.clone(), move || {
+                crate::tiering::run_archive_consumer(l.clone(), m.clone(), b.clone(), t.clone())
+            }));
+            if config.blob.tiering.enabled {
+                let source =
+                    crate::tiering::MetaActivity { meta: meta.clone(), blobs: blobs.store() };
+                let job = quicktok_blob::tiering::TieringJob::new(
+                    config.blob.tiering.clone(),
+                    blobs.store(),
+                    Arc::new(source),
+                    clock.clone(),
+                );
+                tasks.spawn(crate::tiering::run_daily(job, clock.clone(), shutdown.clone()));
+            }
+        }
+        if config.server.roles.contains(&Role::Scheduler) {
             let token = shutdown.clone();
             let log = log.clone();
             let clock = clock.clone();
@@ -242,6 +264,29 @@ impl App {
     /// Requests shutdown.
     pub fn stop(&self) {
         self.shutdown.cancel();
+    }
+}
+
+/// Runs a background consumer, restarting it with backoff when it fails, so a transient
+/// storage error in one consumer does not take the server down.
+async fn supervise<F, Fut>(name: &'static str, shutdown: Shutdown, start: F) -> anyhow::Result<()>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match start().await {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                tracing::error!(task = name, error = %e, ?backoff, "background task failed; restarting")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
     }
 }
 

@@ -3,6 +3,8 @@
 
 pub mod app;
 pub mod config;
+pub mod plays;
+pub mod tiering;
 
 pub use app::App;
 pub use config::{Config, Role, ServerConfig};

@@ -5,6 +5,7 @@ mod health;
 mod me;
 mod media;
 mod trending;
+mod videos;
 mod views;
 
 use axum::Router;
@@ -30,6 +31,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(trending::trending))
         .routes(routes!(trending::trending_tag))
         .routes(routes!(views::report_view))
+        .routes(routes!(videos::archive, videos::unarchive))
         .route("/openapi.json", get(health::openapi_json))
 }
 
