@@ -352,28 +352,20 @@ impl<'a> Videos<'a> {
     /// tiering worker's job. [`MetaError::NotFound`] if there is no such video.
     pub async fn set_archived(&self, id: Id, archived: bool, now_ms: i64) -> Result<Video> {
         let sql = if archived { ARCHIVE } else { UNARCHIVE };
-        let updated = with_pool!(self.store, |pool| {
-            async {
-                let mut tx = pool.begin().await?;
-                let Some(row) = sqlx::query_as::<_, VideoRow>(sql)
-                    .bind(now_ms)
-                    .bind(id.as_i64())
-                    .fetch_optional(&mut *tx)
-                    .await?
-                else {
-                    return Ok(None);
-                };
-                let tags: Vec<String> =
-                    sqlx::query_scalar(TAGS_OF).bind(id.as_i64()).fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>(Some((row, tags)))
-            }
-            .await
-        });
-        match updated.map_err(db)? {
-            Some((row, tags)) => row.into_video(sorted(tags)),
-            None => Err(MetaError::NotFound),
+        let changed = with_pool!(self.store, |pool| {
+            sqlx::query(sql)
+                .bind(now_ms)
+                .bind(id.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db)?;
+        if changed == 0 {
+            return Err(MetaError::NotFound);
         }
+        // A concurrent delete between the two statements reads as NotFound, as it should.
+        self.by_id(id).await?.ok_or(MetaError::NotFound)
     }
 
     /// Records what processing found out about the media. [`MetaError::NotFound`] if there
