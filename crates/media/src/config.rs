@@ -1,0 +1,93 @@
+//! Limits and tool settings for every ffmpeg/ffprobe run.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Media settings. `Default` gives the production values documented on each field.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MediaConfig {
+    /// ffmpeg binary (looked up on `PATH` if relative). Default `ffmpeg`.
+    pub ffmpeg_path: PathBuf,
+    /// ffprobe binary. Default `ffprobe`.
+    pub ffprobe_path: PathBuf,
+    /// util-linux `prlimit`, used to apply CPU and address-space rlimits to the child
+    /// (the workspace forbids `unsafe`, so no in-process `setrlimit`). Default
+    /// `/usr/bin/prlimit`; `None` disables rlimits.
+    pub prlimit_path: Option<PathBuf>,
+    /// Fail instead of running uncapped when `prlimit_path` is missing. Default `false`:
+    /// a warning is logged and only the wall-clock cap applies.
+    pub require_prlimit: bool,
+    /// RLIMIT_CPU per child, seconds of CPU time. Default 900.
+    pub max_cpu_secs: u64,
+    /// RLIMIT_AS per child, bytes. Default 3 GiB (x264 at 1080p needs well under 1 GiB;
+    /// glibc reserves address space per thread, hence the headroom).
+    pub max_address_space_bytes: u64,
+    /// Wall-clock cap for one ffprobe run. Default 30 s.
+    pub probe_timeout: Duration,
+    /// Wall-clock cap for one ffmpeg run (one rung, one cover pass). Default 10 min.
+    pub job_timeout: Duration,
+    /// `-threads` for decoders, encoders and filters. Default 2.
+    pub threads: u32,
+    /// Directory holding per-job temp dirs. Default: the system temp dir.
+    pub work_root: Option<PathBuf>,
+    /// Largest accepted input, bytes. Default 2 GiB.
+    pub max_input_bytes: u64,
+    /// Longest accepted clip. Default 10 min.
+    pub max_duration_ms: u64,
+    /// Largest displayed width / height / pixel count. Defaults 4096 / 4096 / 3840*2160.
+    pub max_width: u32,
+    pub max_height: u32,
+    pub max_pixels: u64,
+    /// Largest long-side / short-side ratio. Default 4.0 (a 9:16 clip is 1.78).
+    pub max_aspect_ratio: f64,
+    /// Highest accepted source frame rate; output is capped at `max_output_fps`. Default 240.
+    pub max_input_fps: f64,
+    /// Output frame-rate cap. Default 60.
+    pub max_output_fps: f64,
+    /// CMAF segment duration. Default 2000 ms. Keyframes are forced on this grid.
+    pub segment_duration_ms: u32,
+    /// Add H.265 rungs to the ladder. Default `false`.
+    pub hevc_enabled: bool,
+    /// x264/x265 preset. Default `veryfast`.
+    pub preset: String,
+    /// AAC bitrate, kbit/s. Default 96.
+    pub audio_kbps: u32,
+    /// Largest stdout a tool may produce (raw frames, JSON). Default 64 MiB.
+    pub max_stdout_bytes: usize,
+    /// Stderr tail kept for error messages. Default 8 KiB.
+    pub max_stderr_bytes: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            ffmpeg_path: PathBuf::from("ffmpeg"),
+            ffprobe_path: PathBuf::from("ffprobe"),
+            prlimit_path: Some(PathBuf::from("/usr/bin/prlimit")),
+            require_prlimit: false,
+            max_cpu_secs: 900,
+            max_address_space_bytes: 3 << 30,
+            probe_timeout: Duration::from_secs(30),
+            job_timeout: Duration::from_secs(600),
+            threads: 2,
+            work_root: None,
+            max_input_bytes: 2 << 30,
+            max_duration_ms: 10 * 60 * 1000,
+            max_width: 4096,
+            max_height: 4096,
+            max_pixels: 3840 * 2160,
+            max_aspect_ratio: 4.0,
+            max_input_fps: 240.0,
+            max_output_fps: 60.0,
+            segment_duration_ms: 2000,
+            hevc_enabled: false,
+            preset: "veryfast".to_owned(),
+            audio_kbps: 96,
+            max_stdout_bytes: 64 << 20,
+            max_stderr_bytes: 8 << 10,
+        }
+    }
+}
