@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod ratelimit;
 mod routes;
 pub mod state;
+pub mod upload;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -23,7 +24,6 @@ use http::{HeaderName, HeaderValue, Method, StatusCode};
 use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use config::{ApiConfig, AuthConfig, FlagRule, FlagsConfig, MediaConfig, RateLimitConfig};
@@ -45,12 +45,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(error::json_error_bodies))
         .layer(axum::middleware::from_fn_with_state(state.clone(), ratelimit::rate_limit))
         .layer(DefaultBodyLimit::max(cfg.max_json_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(cfg.request_timeout_secs.max(1)),
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), request_timeout))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(cors(&cfg))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), upload::tus_options))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
             let id = request.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
@@ -58,6 +56,26 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// Answers 408 when a request takes longer than `api.request_timeout_secs`, except upload
+/// bodies and media streams, whose duration is set by the client's bandwidth (they keep
+/// what arrived and are resumable).
+async fn request_timeout(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    if path.starts_with("/api/v1/uploads") || path.starts_with("/media/") {
+        return next.run(request).await;
+    }
+    let limit = Duration::from_secs(state.api_config().request_timeout_secs.max(1));
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => StatusCode::REQUEST_TIMEOUT.into_response(),
+    }
 }
 
 fn cors(cfg: &ApiConfig) -> CorsLayer {
@@ -87,6 +105,17 @@ fn cors(cfg: &ApiConfig) -> CorsLayer {
             HeaderName::from_static("ratelimit-reset"),
             http::header::RETRY_AFTER,
             http::header::LOCATION,
+            // tus clients in browsers read these.
+            HeaderName::from_static("upload-offset"),
+            HeaderName::from_static("upload-length"),
+            HeaderName::from_static("upload-metadata"),
+            HeaderName::from_static("upload-expires"),
+            HeaderName::from_static("tus-resumable"),
+            HeaderName::from_static("tus-version"),
+            HeaderName::from_static("tus-extension"),
+            HeaderName::from_static("tus-max-size"),
+            HeaderName::from_static("tus-checksum-algorithm"),
+            HeaderName::from_static("quicktok-video-id"),
         ])
         .max_age(Duration::from_secs(3600))
 }

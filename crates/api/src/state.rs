@@ -17,6 +17,7 @@ use crate::error::ApiError;
 use crate::flags::Flags;
 use crate::media::{MediaConfig, MediaSigner};
 use crate::ratelimit::RateLimits;
+use crate::upload::{UploadConfig, UploadService};
 
 /// Everything the API needs to run, assembled by the binary.
 #[derive(Clone)]
@@ -26,6 +27,7 @@ pub struct ApiDeps {
     pub rate_limit: RateLimitConfig,
     pub flags: FlagsConfig,
     pub media: MediaConfig,
+    pub uploads: UploadConfig,
     pub data_dir: PathBuf,
     pub meta: MetaStore,
     pub log: Arc<dyn EventLog>,
@@ -51,6 +53,9 @@ struct Inner {
     auth: AuthService,
     rate_limits: RateLimits,
     flags: Flags,
+    uploads: UploadService,
+    ids: Arc<IdGenerator>,
+    data_dir: PathBuf,
     started: Instant,
 }
 
@@ -68,6 +73,14 @@ impl AppState {
     pub fn new(deps: ApiDeps) -> Result<Self, ApiError> {
         let secret = load_secret(&deps.auth, &deps.data_dir)?;
         let keys = TokenKeys::from_secret(&deps.auth, &secret)?;
+        let uploads = UploadService::new(deps.uploads, &deps.data_dir).map_err(|e| {
+            ApiError::new(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                quicktok_core::ErrorCode::Internal,
+                e,
+            )
+        })?;
+        let ids = deps.ids.clone();
         let auth = AuthService::new(
             deps.auth,
             keys,
@@ -89,6 +102,9 @@ impl AppState {
             auth,
             rate_limits: RateLimits::new(deps.rate_limit),
             flags: Flags::new(deps.flags),
+            uploads,
+            ids,
+            data_dir: deps.data_dir,
             started: Instant::now(),
         })))
     }
@@ -133,6 +149,26 @@ impl AppState {
     }
     pub fn flags(&self) -> &Flags {
         &self.0.flags
+    }
+    /// Resumable uploads: configuration, partial files, locks.
+    pub fn uploads(&self) -> &UploadService {
+        &self.0.uploads
+    }
+    /// A new time-ordered id.
+    pub fn next_id(&self) -> quicktok_core::Id {
+        self.0.ids.next(self.0.clock.as_ref())
+    }
+    /// The node's data directory.
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.0.data_dir
+    }
+    /// Removes expired unfinished uploads as of `now_ms` (see
+    /// [`UploadService::cleanup_expired`]); the scheduler calls it periodically.
+    pub async fn cleanup_expired_uploads(
+        &self,
+        now_ms: i64,
+    ) -> Result<crate::upload::CleanupReport, ApiError> {
+        self.0.uploads.cleanup_expired(self, now_ms).await
     }
     pub fn uptime_secs(&self) -> u64 {
         self.0.started.elapsed().as_secs()

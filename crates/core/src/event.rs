@@ -20,6 +20,9 @@ pub enum Event {
     /// The creator archived (or unarchived) a video: its media goes to cold storage (or
     /// back to warm).
     VideoArchived { video_id: Id, by: Id, archived: bool, at_ms: i64 },
+    /// Every byte of a resumable upload has arrived: video `video_id` is now `processing`
+    /// and its source awaits the pipeline.
+    UploadCompleted { upload_id: Id, video_id: Id, owner: Id, size: u64, at_ms: i64 },
 }
 
 impl Event {
@@ -30,6 +33,7 @@ impl Event {
             | Event::UserLoggedIn { .. }
             | Event::RefreshTokenReused { .. } => "users",
             Event::VideoArchived { .. } => "videos",
+            Event::UploadCompleted { .. } => "uploads",
         }
     }
 
@@ -39,7 +43,8 @@ impl Event {
             Event::UserRegistered { at_ms, .. }
             | Event::UserLoggedIn { at_ms, .. }
             | Event::RefreshTokenReused { at_ms, .. }
-            | Event::VideoArchived { at_ms, .. } => *at_ms,
+            | Event::VideoArchived { at_ms, .. }
+            | Event::UploadCompleted { at_ms, .. } => *at_ms,
         }
     }
 

@@ -14,6 +14,7 @@ use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::error::{MetaError, Result, db, migration};
 use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
+use crate::uploads::Uploads;
 use crate::users::Users;
 use crate::video_blobs::VideoBlobs;
 use crate::videos::Videos;
@@ -168,6 +169,11 @@ impl MetaStore {
     /// Hourly play counts and the tiering report built on them.
     pub fn plays(&self) -> Plays<'_> {
         Plays::new(self)
+    }
+
+    /// Resumable (tus) uploads and their offsets.
+    pub fn uploads(&self) -> Uploads<'_> {
+        Uploads::new(self)
     }
 
     pub(crate) fn pool(&self) -> &Pool {

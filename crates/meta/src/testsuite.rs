@@ -16,8 +16,9 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::{
-    BlobActivityRow, ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUser,
-    NewVideo, PlayDelta, Result, TokenOwner, User, Video, VideoBlob, VideoStatus,
+    BlobActivityRow, ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUpload,
+    NewUser, NewVideo, PlayDelta, Result, TokenOwner, UploadUsage, User, Video, VideoBlob,
+    VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -201,6 +202,12 @@ macro_rules! meta_testsuite {
             plays_concurrent_batches_all_count,
             plays_prune_drops_old_hours,
             plays_tiering_activity_windows_and_flags,
+            uploads_create_and_get,
+            uploads_create_conflicts_and_unknown_refs,
+            uploads_set_offset_is_compare_and_set,
+            uploads_complete_moves_video_to_processing,
+            uploads_delete_removes_the_uploading_video,
+            uploads_expired_and_owner_usage,
             ping,
             migrations_are_idempotent,
         );
@@ -1122,6 +1129,183 @@ pub async fn plays_tiering_activity_windows_and_flags(db: &TestDb) {
 
 // ---------------------------------------------------------------------------------------
 // Store.
+
+// ---------------------------------------------------------------------------------------
+// Uploads.
+
+fn new_upload(id: u64, owner_id: u64, video_id: u64, length: u64) -> NewUpload {
+    NewUpload {
+        id: Id(id),
+        owner_id: Id(owner_id),
+        video_id: Id(video_id),
+        length,
+        metadata: format!("filename {}", id),
+        created_at_ms: NOW,
+        expires_at_ms: NOW + 24 * HOUR,
+    }
+}
+
+/// A user 1, a video `video_id` of theirs and an upload `id` of `length` bytes for it.
+async fn upload_fixture(db: &TestDb, id: u64, video_id: u64, length: u64) {
+    if db.users().by_id(Id(1)).await.unwrap().is_none() {
+        user(db, 1, "alice").await;
+    }
+    video(db, video_id, 1, &["t"]).await;
+    db.uploads().create(new_upload(id, 1, video_id, length)).await.unwrap();
+}
+
+pub async fn uploads_create_and_get(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    let created = db.uploads().create(new_upload(100, 1, 10, 5_000_000_000)).await.unwrap();
+    assert_eq!((created.id, created.owner_id, created.video_id), (Id(100), Id(1), Id(10)));
+    assert_eq!((created.length, created.offset), (5_000_000_000, 0));
+    assert_eq!(created.metadata, "filename 100");
+    assert_eq!((created.created_at_ms, created.updated_at_ms), (NOW, NOW));
+    assert_eq!(created.expires_at_ms, NOW + 24 * HOUR);
+    assert!(!created.is_complete());
+    assert!(!created.is_expired(NOW));
+    assert!(created.is_expired(NOW + 24 * HOUR));
+    assert_eq!(db.uploads().by_id(Id(100)).await.unwrap(), Some(created));
+    assert_eq!(db.uploads().by_id(Id(101)).await.unwrap(), None);
+    // Ids and lengths use the full range the API can produce.
+    video(db, 11, 1, &[]).await;
+    let big = NewUpload { id: Id(u64::MAX - 1), ..new_upload(0, 1, 11, i64::MAX as u64) };
+    db.uploads().create(big).await.unwrap();
+    let got = db.uploads().by_id(Id(u64::MAX - 1)).await.unwrap().unwrap();
+    assert_eq!(got.length, i64::MAX as u64);
+}
+
+pub async fn uploads_create_conflicts_and_unknown_refs(db: &TestDb) {
+    upload_fixture(db, 100, 10, 10).await;
+    video(db, 11, 1, &[]).await;
+    // Same id.
+    let err = db.uploads().create(new_upload(100, 1, 11, 10)).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { .. }), "{err:?}");
+    // Same video.
+    let err = db.uploads().create(new_upload(101, 1, 10, 10)).await.unwrap_err();
+    assert!(matches!(err, MetaError::Conflict { .. }), "{err:?}");
+    // Unknown owner, unknown video.
+    let err = db.uploads().create(new_upload(102, 9, 11, 10)).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    let err = db.uploads().create(new_upload(103, 1, 99, 10)).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    assert_eq!(db.uploads().by_id(Id(102)).await.unwrap(), None);
+}
+
+pub async fn uploads_set_offset_is_compare_and_set(db: &TestDb) {
+    upload_fixture(db, 100, 10, 10).await;
+    let uploads = db.uploads();
+    assert!(uploads.set_offset(Id(100), 0, 4, NOW + 48 * HOUR, NOW + 1).await.unwrap());
+    let got = uploads.by_id(Id(100)).await.unwrap().unwrap();
+    assert_eq!((got.offset, got.expires_at_ms, got.updated_at_ms), (4, NOW + 48 * HOUR, NOW + 1));
+    // Stale `from`, backwards, past the length, unknown upload: nothing changes.
+    assert!(!uploads.set_offset(Id(100), 0, 6, NOW, NOW).await.unwrap());
+    assert!(!uploads.set_offset(Id(100), 4, 3, NOW, NOW).await.unwrap());
+    assert!(!uploads.set_offset(Id(100), 4, 11, NOW, NOW).await.unwrap());
+    assert!(!uploads.set_offset(Id(999), 0, 1, NOW, NOW).await.unwrap());
+    assert_eq!(uploads.by_id(Id(100)).await.unwrap().unwrap().offset, 4);
+    // Same offset is allowed (an empty chunk), and the full length too.
+    assert!(uploads.set_offset(Id(100), 4, 4, NOW + 48 * HOUR, NOW + 2).await.unwrap());
+    assert!(uploads.set_offset(Id(100), 4, 10, NOW + 48 * HOUR, NOW + 3).await.unwrap());
+    assert!(!uploads.by_id(Id(100)).await.unwrap().unwrap().is_complete());
+
+    // Concurrent writers from the same offset: exactly one wins.
+    upload_fixture(db, 200, 20, 100).await;
+    let mut tasks = Vec::new();
+    for to in 1..=8u64 {
+        let store = db.store().clone();
+        tasks.push(tokio::spawn(async move {
+            store.uploads().set_offset(Id(200), 0, to, NOW, NOW).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        winners += usize::from(t.await.unwrap());
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn uploads_complete_moves_video_to_processing(db: &TestDb) {
+    upload_fixture(db, 100, 10, 10).await;
+    let uploads = db.uploads();
+    assert!(uploads.set_offset(Id(100), 0, 6, NOW, NOW).await.unwrap());
+    // Wrong `from`: nothing changes.
+    assert!(!uploads.complete(Id(100), 0, NOW + 5).await.unwrap());
+    assert_eq!(db.videos().by_id(Id(10)).await.unwrap().unwrap().status, VideoStatus::Uploading);
+    assert!(uploads.complete(Id(100), 6, NOW + 5).await.unwrap());
+    let got = uploads.by_id(Id(100)).await.unwrap().unwrap();
+    assert_eq!((got.offset, got.completed_at_ms), (10, Some(NOW + 5)));
+    assert!(got.is_complete());
+    assert!(!got.is_expired(NOW + 1000 * HOUR));
+    let v = db.videos().by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!((v.status, v.updated_at_ms), (VideoStatus::Processing, NOW + 5));
+    // Completing twice, or moving the offset of a complete upload, does nothing.
+    assert!(!uploads.complete(Id(100), 10, NOW + 6).await.unwrap());
+    assert!(!uploads.set_offset(Id(100), 10, 10, NOW, NOW).await.unwrap());
+    assert!(!uploads.complete(Id(999), 0, NOW).await.unwrap());
+    // A video that moved on meanwhile (e.g. removed) is not dragged back to processing.
+    upload_fixture(db, 101, 11, 3).await;
+    db.videos().set_status(Id(11), VideoStatus::Removed, Some("x"), NOW).await.unwrap();
+    assert!(uploads.complete(Id(101), 0, NOW + 7).await.unwrap());
+    assert_eq!(db.videos().by_id(Id(11)).await.unwrap().unwrap().status, VideoStatus::Removed);
+}
+
+pub async fn uploads_delete_removes_the_uploading_video(db: &TestDb) {
+    upload_fixture(db, 100, 10, 10).await;
+    upload_fixture(db, 101, 11, 10).await;
+    assert!(db.uploads().delete(Id(100)).await.unwrap());
+    assert_eq!(db.uploads().by_id(Id(100)).await.unwrap(), None);
+    assert_eq!(db.videos().by_id(Id(10)).await.unwrap(), None);
+    assert!(!db.uploads().delete(Id(100)).await.unwrap());
+    // A completed upload's video (now processing) stays.
+    assert!(db.uploads().complete(Id(101), 0, NOW).await.unwrap());
+    assert!(db.uploads().delete(Id(101)).await.unwrap());
+    assert_eq!(db.videos().by_id(Id(11)).await.unwrap().unwrap().status, VideoStatus::Processing);
+    // A video no longer uploading is not deleted with its upload.
+    upload_fixture(db, 102, 12, 10).await;
+    db.videos().set_status(Id(12), VideoStatus::Removed, None, NOW).await.unwrap();
+    assert!(db.uploads().delete(Id(102)).await.unwrap());
+    assert!(db.videos().by_id(Id(12)).await.unwrap().is_some());
+}
+
+pub async fn uploads_expired_and_owner_usage(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    for (id, video_id, owner, length, expires) in [
+        (100, 10, 1, 100, NOW + HOUR),
+        (101, 11, 1, 200, NOW + 2 * HOUR),
+        (102, 12, 1, 400, NOW + 3 * HOUR),
+        (103, 13, 2, 800, NOW + HOUR),
+    ] {
+        video(db, video_id, owner, &[]).await;
+        let new = NewUpload { expires_at_ms: expires, ..new_upload(id, owner, video_id, length) };
+        db.uploads().create(new).await.unwrap();
+    }
+    let uploads = db.uploads();
+    assert_eq!(
+        uploads.owner_usage(Id(1), NOW).await.unwrap(),
+        UploadUsage { count: 3, bytes: 700 }
+    );
+    assert_eq!(
+        uploads.owner_usage(Id(2), NOW).await.unwrap(),
+        UploadUsage { count: 1, bytes: 800 }
+    );
+    assert_eq!(uploads.owner_usage(Id(3), NOW).await.unwrap(), UploadUsage::default());
+    // Completed and expired uploads do not count.
+    assert!(uploads.complete(Id(102), 0, NOW).await.unwrap());
+    assert_eq!(
+        uploads.owner_usage(Id(1), NOW + HOUR).await.unwrap(),
+        UploadUsage { count: 1, bytes: 200 }
+    );
+
+    let ids = |v: Vec<crate::Upload>| v.into_iter().map(|u| u.id.0).collect::<Vec<_>>();
+    assert!(uploads.expired(NOW, 10).await.unwrap().is_empty());
+    assert_eq!(ids(uploads.expired(NOW + HOUR, 10).await.unwrap()), [100, 103]);
+    assert_eq!(ids(uploads.expired(NOW + HOUR, 1).await.unwrap()), [100]);
+    // The completed one never expires.
+    assert_eq!(ids(uploads.expired(NOW + 10 * HOUR, 10).await.unwrap()), [100, 103, 101]);
+}
 
 pub async fn ping(db: &TestDb) {
     db.ping().await.unwrap();

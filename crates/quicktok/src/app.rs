@@ -98,6 +98,7 @@ impl App {
                 rate_limit: config.rate_limit.clone(),
                 flags: config.flags.clone(),
                 media: config.media.clone(),
+                uploads: config.uploads.clone(),
                 data_dir: data_dir.clone(),
                 meta: meta.clone(),
                 log: log.clone(),
@@ -119,12 +120,18 @@ impl App {
                 quicktok_api::serve(listener, router, token).await.context("HTTP server")
             });
             let token = shutdown.clone();
+            let clock_for_api = clock.clone();
             tasks.spawn(async move {
                 loop {
                     tokio::select! {
                         _ = token.cancelled() => return Ok(()),
                         _ = tokio::time::sleep(HOUSEKEEPING_EVERY) => {
                             state.rate_limits().housekeeping();
+                            // Partial uploads live on the API node that received them.
+                            match state.cleanup_expired_uploads(clock_for_api.now_ms()).await {
+                                Ok(report) => tracing::debug!(?report, "expired uploads cleaned"),
+                                Err(e) => tracing::warn!(error = %e.message, "upload cleanup failed"),
+                            }
                             if let Some(handle) = quicktok_api::metrics::handle() {
                                 handle.run_upkeep();
                             }

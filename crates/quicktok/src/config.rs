@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use quicktok_api::upload::UploadConfig;
 use quicktok_api::{ApiConfig, AuthConfig, FlagsConfig, MediaConfig, RateLimitConfig};
 use quicktok_blob::BlobConfig;
 use quicktok_log::LogConfig;
@@ -24,6 +25,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub rate_limit: RateLimitConfig,
     pub media: MediaConfig,
+    pub uploads: UploadConfig,
     pub meta: MetaConfig,
     pub log: LogConfig,
     pub blob: BlobConfig,

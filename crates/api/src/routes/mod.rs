@@ -5,6 +5,7 @@ mod health;
 mod me;
 mod media;
 mod trending;
+mod uploads;
 mod videos;
 mod views;
 
@@ -32,6 +33,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(trending::trending_tag))
         .routes(routes!(views::report_view))
         .routes(routes!(videos::archive, videos::unarchive))
+        .merge(uploads::router())
         .route("/openapi.json", get(health::openapi_json))
 }
 
