@@ -7,6 +7,7 @@
 
 mod config;
 mod error;
+mod pipeline_jobs;
 mod plays;
 mod refresh_tokens;
 mod store;
@@ -20,6 +21,7 @@ pub mod testsuite;
 
 pub use config::{MetaConfig, SqliteSynchronous};
 pub use error::{DbError, MetaError, Result};
+pub use pipeline_jobs::{PipelineJobRow, PipelineJobs};
 pub use plays::{BlobActivityRow, PlayDelta, Plays};
 pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOwner};
 pub use store::{Backend, MetaStore};

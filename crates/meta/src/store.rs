@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::error::{MetaError, Result, db, migration};
+use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
 use crate::uploads::Uploads;
@@ -174,6 +175,11 @@ impl MetaStore {
     /// Resumable (tus) uploads and their offsets.
     pub fn uploads(&self) -> Uploads<'_> {
         Uploads::new(self)
+    }
+
+    /// Durable pipeline jobs, claimed under leases.
+    pub fn pipeline_jobs(&self) -> PipelineJobs<'_> {
+        PipelineJobs::new(self)
     }
 
     pub(crate) fn pool(&self) -> &Pool {

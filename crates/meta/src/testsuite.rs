@@ -17,8 +17,8 @@ use tempfile::TempDir;
 
 use crate::{
     BlobActivityRow, ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUpload,
-    NewUser, NewVideo, PlayDelta, Result, TokenOwner, UploadUsage, User, Video, VideoBlob,
-    VideoStatus,
+    NewUser, NewVideo, PipelineJobRow, PlayDelta, Result, TokenOwner, UploadUsage, User, Video,
+    VideoBlob, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -208,6 +208,14 @@ macro_rules! meta_testsuite {
             uploads_complete_moves_video_to_processing,
             uploads_delete_removes_the_uploading_video,
             uploads_expired_and_owner_usage,
+            pipeline_jobs_insert_is_idempotent,
+            pipeline_jobs_claim_by_priority_then_id,
+            pipeline_jobs_claim_skips_not_due_and_leased,
+            pipeline_jobs_expired_lease_is_reclaimable,
+            pipeline_jobs_save_and_renew_are_compare_and_set,
+            pipeline_jobs_concurrent_claims_never_share_a_job,
+            pipeline_jobs_resolve_review_is_compare_and_set,
+            pipeline_jobs_list_by_status_oldest_first,
             ping,
             migrations_are_idempotent,
         );
@@ -1305,6 +1313,220 @@ pub async fn uploads_expired_and_owner_usage(db: &TestDb) {
     assert_eq!(ids(uploads.expired(NOW + HOUR, 1).await.unwrap()), [100]);
     // The completed one never expires.
     assert_eq!(ids(uploads.expired(NOW + 10 * HOUR, 10).await.unwrap()), [100, 103, 101]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Pipeline jobs.
+
+const LEASE: i64 = 30_000;
+
+fn job_row(id: u64, priority: i64) -> PipelineJobRow {
+    PipelineJobRow {
+        id: Id(id),
+        owner_id: Id(1),
+        priority,
+        stage: "probe".to_owned(),
+        status: "queued".to_owned(),
+        attempts: 0,
+        not_before_ms: NOW,
+        lease_until_ms: 0,
+        lease_token: 0,
+        reason: None,
+        state_json: "{}".to_owned(),
+        created_at_ms: NOW,
+        updated_at_ms: NOW,
+    }
+}
+
+async fn claim_id(db: &TestDb, now_ms: i64, token: i64) -> Option<u64> {
+    db.pipeline_jobs().claim(now_ms, LEASE, token).await.unwrap().map(|r| r.id.0)
+}
+
+pub async fn pipeline_jobs_insert_is_idempotent(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    // The full 64 bits and a non-trivial state survive the round trip.
+    let mut row = job_row(u64::MAX - 3, 7);
+    row.state_json = r#"{"probe":{"w":720}}"#.to_owned();
+    row.reason = Some("why".to_owned());
+    row.attempts = 2;
+    assert!(jobs.insert_if_absent(&row).await.unwrap());
+    let mut other = job_row(u64::MAX - 3, 99);
+    other.stage = "publish".to_owned();
+    assert!(!jobs.insert_if_absent(&other).await.unwrap(), "a second insert is a no-op");
+    assert_eq!(jobs.get(row.id).await.unwrap(), Some(row));
+    assert_eq!(jobs.get(Id(5)).await.unwrap(), None);
+}
+
+pub async fn pipeline_jobs_claim_by_priority_then_id(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    for (id, priority) in [(3, 0), (2, 5), (1, 0), (4, 5), (5, -1)] {
+        assert!(jobs.insert_if_absent(&job_row(id, priority)).await.unwrap());
+    }
+    let mut order = Vec::new();
+    for token in 1..=5 {
+        let row = jobs.claim(NOW, LEASE, token).await.unwrap().unwrap();
+        assert_eq!(row.status, "running");
+        assert_eq!(row.lease_token, token);
+        assert_eq!(row.lease_until_ms, NOW + LEASE);
+        assert_eq!(row.updated_at_ms, NOW);
+        assert_eq!(jobs.get(row.id).await.unwrap(), Some(row.clone()));
+        order.push(row.id.0);
+    }
+    assert_eq!(order, [2, 4, 1, 3, 5]);
+    assert_eq!(claim_id(db, NOW, 6).await, None, "everything is leased");
+}
+
+pub async fn pipeline_jobs_claim_skips_not_due_and_leased(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    let mut later = job_row(1, 100);
+    later.not_before_ms = NOW + 1_000;
+    jobs.insert_if_absent(&later).await.unwrap();
+    for (id, status) in [(2, "review"), (3, "done"), (4, "rejected"), (5, "dead")] {
+        let mut row = job_row(id, 100);
+        row.status = status.to_owned();
+        jobs.insert_if_absent(&row).await.unwrap();
+    }
+    let mut leased = job_row(6, 100);
+    leased.status = "running".to_owned();
+    leased.lease_until_ms = NOW + 500;
+    leased.lease_token = 77;
+    jobs.insert_if_absent(&leased).await.unwrap();
+    jobs.insert_if_absent(&job_row(7, 0)).await.unwrap();
+
+    assert_eq!(claim_id(db, NOW, 1).await, Some(7), "only the due queued job");
+    assert_eq!(claim_id(db, NOW, 2).await, None);
+    assert_eq!(claim_id(db, NOW + 999, 3).await, Some(6), "lease expired at +500");
+    assert_eq!(claim_id(db, NOW + 999, 4).await, None, "job 1 not due until +1000");
+    assert_eq!(claim_id(db, NOW + 1_000, 5).await, Some(1));
+    for id in 2..=5 {
+        assert_eq!(jobs.get(Id(id)).await.unwrap().unwrap().lease_token, 0, "untouched");
+    }
+}
+
+pub async fn pipeline_jobs_expired_lease_is_reclaimable(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    jobs.insert_if_absent(&job_row(1, 0)).await.unwrap();
+    assert_eq!(claim_id(db, NOW, 10).await, Some(1));
+    assert_eq!(claim_id(db, NOW + LEASE - 1, 11).await, None, "lease still held");
+    let row = jobs.claim(NOW + LEASE, LEASE, 12).await.unwrap().unwrap();
+    assert_eq!((row.id, row.lease_token, row.lease_until_ms), (Id(1), 12, NOW + 2 * LEASE));
+    // The first holder's token is dead.
+    assert!(!jobs.renew(Id(1), 10, NOW + 5 * LEASE).await.unwrap());
+    assert!(!jobs.save(&row, 10).await.unwrap());
+}
+
+pub async fn pipeline_jobs_save_and_renew_are_compare_and_set(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    jobs.insert_if_absent(&job_row(1, 0)).await.unwrap();
+    let mut row = jobs.claim(NOW, LEASE, 41).await.unwrap().unwrap();
+    assert!(jobs.renew(Id(1), 41, NOW + 2 * LEASE).await.unwrap());
+    assert_eq!(jobs.get(Id(1)).await.unwrap().unwrap().lease_until_ms, NOW + 2 * LEASE);
+    assert!(!jobs.renew(Id(1), 40, NOW + 3 * LEASE).await.unwrap(), "stale token");
+    assert!(!jobs.renew(Id(9), 41, NOW + 3 * LEASE).await.unwrap(), "no such job");
+
+    row.stage = "compliance".to_owned();
+    row.state_json = r#"{"probe":true}"#.to_owned();
+    row.updated_at_ms = NOW + 5;
+    let mut stale = row.clone();
+    stale.stage = "publish".to_owned();
+    assert!(!jobs.save(&stale, 40).await.unwrap(), "stale token");
+    assert!(jobs.save(&row, 41).await.unwrap());
+    let stored = jobs.get(Id(1)).await.unwrap().unwrap();
+    assert_eq!(stored.stage, "compliance");
+    assert_eq!(stored.state_json, r#"{"probe":true}"#);
+    // Every column is written, the lease too (the renewal is overwritten by the row's).
+    assert_eq!(stored, row);
+    assert_eq!(stored.lease_until_ms, NOW + LEASE);
+    assert!(!jobs.save(&job_row(9, 0), 0).await.unwrap(), "no such job");
+
+    // Renewing needs the job to be running, not just the token to match.
+    row.status = "queued".to_owned();
+    assert!(jobs.save(&row, 41).await.unwrap());
+    assert!(!jobs.renew(Id(1), 41, NOW + 3 * LEASE).await.unwrap());
+}
+
+pub async fn pipeline_jobs_concurrent_claims_never_share_a_job(db: &TestDb) {
+    const TASKS: i64 = 8;
+    const JOBS: u64 = 5;
+    for id in 1..=JOBS {
+        db.pipeline_jobs().insert_if_absent(&job_row(id, 0)).await.unwrap();
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|t| {
+            let store = db.store().clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let mut mine = Vec::new();
+                // A loser may get None while jobs remain (PostgreSQL); keep polling.
+                for n in 0..20 {
+                    let token = (t + 1) * 1_000 + n;
+                    if let Some(row) = store.pipeline_jobs().claim(NOW, LEASE, token).await? {
+                        assert_eq!(row.lease_token, token);
+                        mine.push(row.id.0);
+                    }
+                }
+                Ok::<_, MetaError>(mine)
+            })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for task in tasks {
+        claimed.extend(task.await.unwrap().unwrap());
+    }
+    claimed.sort_unstable();
+    assert_eq!(claimed, (1..=JOBS).collect::<Vec<_>>(), "each job handed out exactly once");
+}
+
+pub async fn pipeline_jobs_resolve_review_is_compare_and_set(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    let mut row = job_row(1, 0);
+    row.stage = "compliance".to_owned();
+    row.status = "review".to_owned();
+    row.attempts = 2;
+    row.lease_token = 5;
+    row.reason = Some("borderline".to_owned());
+    jobs.insert_if_absent(&row).await.unwrap();
+    let mut other = row.clone();
+    other.id = Id(2);
+    jobs.insert_if_absent(&other).await.unwrap();
+
+    let resolve = |id, token, status, reason| {
+        jobs.resolve_review(Id(id), token, "dedup", status, reason, 6, NOW + 10)
+    };
+    assert!(!resolve(1, 4, "queued", None).await.unwrap(), "stale token");
+    assert!(!resolve(9, 5, "queued", None).await.unwrap(), "no such job");
+    assert!(resolve(1, 5, "queued", None).await.unwrap());
+    let approved = jobs.get(Id(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (approved.stage.as_str(), approved.status.as_str(), approved.reason.as_deref()),
+        ("dedup", "queued", None)
+    );
+    assert_eq!((approved.attempts, approved.not_before_ms), (0, NOW + 10));
+    assert_eq!((approved.lease_token, approved.updated_at_ms), (6, NOW + 10));
+    assert!(!resolve(1, 6, "queued", None).await.unwrap(), "no longer in review");
+    assert_eq!(claim_id(db, NOW + 10, 7).await, Some(1));
+
+    let refuse = jobs.resolve_review(Id(2), 5, "compliance", "rejected", Some("nope"), 8, NOW);
+    assert!(refuse.await.unwrap());
+    let rejected = jobs.get(Id(2)).await.unwrap().unwrap();
+    assert_eq!((rejected.status.as_str(), rejected.reason.as_deref()), ("rejected", Some("nope")));
+    assert_eq!((rejected.stage.as_str(), rejected.attempts), ("compliance", 2));
+}
+
+pub async fn pipeline_jobs_list_by_status_oldest_first(db: &TestDb) {
+    let jobs = db.pipeline_jobs();
+    for (id, status) in [(5, "review"), (2, "dead"), (3, "review"), (9, "review"), (1, "queued")] {
+        let mut row = job_row(id, i64::try_from(id).unwrap());
+        row.status = status.to_owned();
+        jobs.insert_if_absent(&row).await.unwrap();
+    }
+    let ids = |v: Vec<PipelineJobRow>| v.into_iter().map(|r| r.id.0).collect::<Vec<_>>();
+    assert_eq!(ids(jobs.list("review", 10).await.unwrap()), [3, 5, 9]);
+    assert_eq!(ids(jobs.list("review", 2).await.unwrap()), [3, 5]);
+    assert_eq!(ids(jobs.list("dead", 10).await.unwrap()), [2]);
+    assert!(jobs.list("done", 10).await.unwrap().is_empty());
 }
 
 pub async fn ping(db: &TestDb) {

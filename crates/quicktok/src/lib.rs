@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod jobs;
 pub mod plays;
 pub mod tiering;
 

@@ -13,6 +13,7 @@
 
 mod memory;
 mod runner;
+pub mod testsuite;
 
 use serde::{Deserialize, Serialize};
 
