@@ -158,25 +158,9 @@ impl JobStore for MetaJobStore {
                 return Err(JobError::NotInReview(id));
             }
             let expected = job.lease_token as i64;
-            // The same decision as the in-memory model, so both stores agree.
-            if approve {
-                match job.stage.next() {
-                    Some(next) => {
-                        job.stage = next;
-                        job.status = JobStatus::Queued;
-                    }
-                    None => job.status = JobStatus::Done,
-                }
-                job.attempts = 0;
-                job.not_before_ms = now_ms;
-                job.reason = None;
-            } else {
-                job.status = JobStatus::Rejected;
-                job.reason = Some(reason.to_owned());
-            }
+            job.apply_review(approve, reason, now_ms);
             // A new token: nothing from before the decision may overwrite it.
             job.lease_token = new_token();
-            job.updated_at_ms = now_ms;
             let resolved = self
                 .meta
                 .pipeline_jobs()

@@ -95,24 +95,9 @@ impl JobStore for MemoryJobStore {
         if job.status != JobStatus::Review {
             return Err(JobError::NotInReview(id));
         }
-        if approve {
-            match job.stage.next() {
-                Some(next) => {
-                    job.stage = next;
-                    job.status = JobStatus::Queued;
-                }
-                None => job.status = JobStatus::Done,
-            }
-            job.attempts = 0;
-            job.not_before_ms = now_ms;
-            job.reason = None;
-        } else {
-            job.status = JobStatus::Rejected;
-            job.reason = Some(reason.to_owned());
-        }
+        job.apply_review(approve, reason, now_ms);
         // A new token: nothing from before the decision may overwrite it.
         job.lease_token = self.tokens.fetch_add(1, Ordering::SeqCst) + 1;
-        job.updated_at_ms = now_ms;
         Ok(job.clone())
     }
 }

@@ -136,6 +136,29 @@ impl Job {
         }
     }
 
+    /// Applies a moderator's decision to a job in review: approval continues at the next
+    /// stage (or finishes the job after the last one), refusal rejects it with `reason`.
+    /// Every [`JobStore`] uses this, so stores agree on the outcome; the caller sets a new
+    /// lease token.
+    pub fn apply_review(&mut self, approve: bool, reason: &str, now_ms: i64) {
+        if approve {
+            match self.stage.next() {
+                Some(next) => {
+                    self.stage = next;
+                    self.status = JobStatus::Queued;
+                }
+                None => self.status = JobStatus::Done,
+            }
+            self.attempts = 0;
+            self.not_before_ms = now_ms;
+            self.reason = None;
+        } else {
+            self.status = JobStatus::Rejected;
+            self.reason = Some(reason.to_owned());
+        }
+        self.updated_at_ms = now_ms;
+    }
+
     /// Whether a worker may take the job at `now_ms`.
     pub fn claimable(&self, now_ms: i64) -> bool {
         match self.status {
