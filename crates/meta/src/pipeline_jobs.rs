@@ -85,10 +85,34 @@ const INSERT: &str = "INSERT INTO pipeline_jobs (id, owner_id, priority, stage, 
 const CLAIMABLE: &str = "((status = 'queued' AND not_before_ms <= $1) \
      OR (status = 'running' AND lease_until_ms <= $1))";
 
-const SAVE: &str = "UPDATE pipeline_jobs SET owner_id = $3, priority = $4, stage = $5, \
-     status = $6, attempts = $7, not_before_ms = $8, lease_until_ms = $9, lease_token = $10, \
-     reason = $11, state = $12, created_at_ms = $13, updated_at_ms = $14 \
-     WHERE id = $1 AND lease_token = $2";
+/// Binds the row's columns as `$1..$13` in [`INSERT`]'s order (see [`bind_row`]), and the
+/// expected token as `$14`.
+const SAVE: &str = "UPDATE pipeline_jobs SET owner_id = $2, priority = $3, stage = $4, \
+     status = $5, attempts = $6, not_before_ms = $7, lease_until_ms = $8, lease_token = $9, \
+     reason = $10, state = $11, created_at_ms = $12, updated_at_ms = $13 \
+     WHERE id = $1 AND lease_token = $14";
+
+/// Binds every column of a row as `$1..$13` in table order, for [`INSERT`] and [`SAVE`]
+/// (a macro because each dialect's query type differs inside `with_pool!`).
+macro_rules! bind_row {
+    ($query:expr, $row:expr) => {{
+        let row: &PipelineJobRow = $row;
+        $query
+            .bind(row.id.as_i64())
+            .bind(row.owner_id.as_i64())
+            .bind(row.priority)
+            .bind(&row.stage)
+            .bind(&row.status)
+            .bind(i32::try_from(row.attempts).unwrap_or(i32::MAX))
+            .bind(row.not_before_ms)
+            .bind(row.lease_until_ms)
+            .bind(row.lease_token)
+            .bind(&row.reason)
+            .bind(&row.state_json)
+            .bind(row.created_at_ms)
+            .bind(row.updated_at_ms)
+    }};
+}
 
 const RENEW: &str = "UPDATE pipeline_jobs SET lease_until_ms = $3 \
      WHERE id = $1 AND lease_token = $2 AND status = 'running'";
@@ -106,25 +130,8 @@ impl<'a> PipelineJobs<'a> {
 
     /// Stores a new job; `false` (and nothing changes) when a job with its id exists.
     pub async fn insert_if_absent(&self, row: &PipelineJobRow) -> Result<bool> {
-        let attempts = i32::try_from(row.attempts).unwrap_or(i32::MAX);
         let inserted = with_pool!(self.store, |pool| {
-            sqlx::query(INSERT)
-                .bind(row.id.as_i64())
-                .bind(row.owner_id.as_i64())
-                .bind(row.priority)
-                .bind(&row.stage)
-                .bind(&row.status)
-                .bind(attempts)
-                .bind(row.not_before_ms)
-                .bind(row.lease_until_ms)
-                .bind(row.lease_token)
-                .bind(&row.reason)
-                .bind(&row.state_json)
-                .bind(row.created_at_ms)
-                .bind(row.updated_at_ms)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+            bind_row!(sqlx::query(INSERT), row).execute(pool).await.map(|r| r.rows_affected())
         })
         .map_err(db)?;
         Ok(inserted > 0)
@@ -166,23 +173,9 @@ impl<'a> PipelineJobs<'a> {
     /// Overwrites the job `row.id` with `row` if its stored lease token is
     /// `expected_token`; `false` (and nothing changes) otherwise or when it does not exist.
     pub async fn save(&self, row: &PipelineJobRow, expected_token: i64) -> Result<bool> {
-        let attempts = i32::try_from(row.attempts).unwrap_or(i32::MAX);
         let changed = with_pool!(self.store, |pool| {
-            sqlx::query(SAVE)
-                .bind(row.id.as_i64())
+            bind_row!(sqlx::query(SAVE), row)
                 .bind(expected_token)
-                .bind(row.owner_id.as_i64())
-                .bind(row.priority)
-                .bind(&row.stage)
-                .bind(&row.status)
-                .bind(attempts)
-                .bind(row.not_before_ms)
-                .bind(row.lease_until_ms)
-                .bind(row.lease_token)
-                .bind(&row.reason)
-                .bind(&row.state_json)
-                .bind(row.created_at_ms)
-                .bind(row.updated_at_ms)
                 .execute(pool)
                 .await
                 .map(|r| r.rows_affected())
