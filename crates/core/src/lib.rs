@@ -6,6 +6,7 @@ pub mod clock;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod text;
 pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};

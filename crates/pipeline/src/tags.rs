@@ -81,22 +81,8 @@ fn is_tag_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_' || c == '＿'
 }
 
-fn is_hash(c: char) -> bool {
-    c == '#' || c == '＃'
-}
-
-/// Normalises one tag: leading and trailing `#`/`＃` removed, full-width folded to ASCII,
-/// lowercased, trimmed, inner whitespace runs collapsed to one space. `None` when the result is
-/// empty, only digits, or longer than `max_chars` characters.
-pub fn normalize_tag(tag: &str, max_chars: usize) -> Option<String> {
-    let folded = fold_str(tag.trim().trim_matches(is_hash));
-    let collapsed = folded.split_whitespace().collect::<Vec<_>>().join(" ");
-    let chars = collapsed.chars().count();
-    if chars == 0 || chars > max_chars || collapsed.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    Some(collapsed)
-}
+use quicktok_core::text::is_hash;
+pub use quicktok_core::text::normalize_tag;
 
 /// Hashtags in `text`, normalised, deduplicated, in order of first appearance.
 ///

@@ -1,38 +1,16 @@
-//! Text folding shared by the compliance filter and tag normalisation.
+//! Text helpers of the compliance filter and the tag stage (folding itself lives in
+//! `quicktok_core::text`, shared with the API).
 //!
 //! Folding is per character, so every output character can be traced to the input character
 //! it came from; that is what lets the compliance filter report matches in the original text.
 
-/// Folds one character: full-width ASCII forms to ASCII, the ideographic space to a space,
-/// then lowercase. Several characters may come out (e.g. `İ` lowercases to two).
-pub(crate) fn fold_char(c: char, out: &mut impl Extend<char>) {
-    let c = match c {
-        // The full-width block mirrors printable ASCII at a fixed offset.
-        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-        '\u{3000}' => ' ',
-        _ => c,
-    };
-    if c.is_ascii() {
-        out.extend([c.to_ascii_lowercase()]);
-    } else {
-        out.extend(c.to_lowercase());
-    }
-}
+pub(crate) use quicktok_core::text::{fold_char, fold_str};
 
 /// Whether a (folded) character carries meaning for matching. Everything else — whitespace,
 /// punctuation, symbols, emoji, zero-width and other format characters, combining marks — is
 /// treated as a separator that spammers insert between characters, and dropped.
 pub(crate) fn is_significant(c: char) -> bool {
     c.is_alphanumeric()
-}
-
-/// Folds a whole string (no characters dropped).
-pub(crate) fn fold_str(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        fold_char(c, &mut out);
-    }
-    out
 }
 
 /// Whether a character is a CJK ideograph (the scripts jieba segments).
@@ -49,12 +27,6 @@ pub(crate) fn is_cjk(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn full_width_folds_to_ascii_lowercase() {
-        assert_eq!(fold_str("ＦＲＥＥ！　Ａｂｃ１２３"), "free! abc123");
-        assert_eq!(fold_str("北京"), "北京");
-    }
 
     #[test]
     fn separators_are_not_significant() {

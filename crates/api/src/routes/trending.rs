@@ -135,9 +135,8 @@ pub async fn trending_tag(
     Ok(ApiJson(respond(t, Some(tag))))
 }
 
-/// Hashtags are compared case-insensitively, without the leading `#`.
+/// Hashtags are compared in the one normal form every crate uses (no `#`, case and width
+/// folded).
 pub fn normalize_tag(raw: &str) -> Option<String> {
-    let t = raw.trim().trim_start_matches('#').to_lowercase();
-    (!t.is_empty() && t.len() <= 64 && !t.chars().any(|c| c.is_whitespace() || c.is_control()))
-        .then_some(t)
+    quicktok_core::text::normalize_tag(raw, quicktok_core::text::MAX_TAG_CHARS)
 }

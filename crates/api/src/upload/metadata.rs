@@ -17,7 +17,7 @@ pub const MAX_DESCRIPTION_CHARS: usize = 2200;
 /// Most tags on one video.
 pub const MAX_TAGS: usize = 20;
 /// Longest tag, in characters.
-pub const MAX_TAG_CHARS: usize = 50;
+pub const MAX_TAG_CHARS: usize = quicktok_core::text::MAX_TAG_CHARS;
 
 /// Standard alphabet; padding optional (some clients strip it).
 const BASE64: GeneralPurpose = GeneralPurpose::new(
@@ -94,20 +94,20 @@ pub fn parse(header: &str, max_bytes: usize) -> Result<VideoMetadata, String> {
     Ok(VideoMetadata { filename, title, description, tags })
 }
 
-/// Tags separated by commas and/or whitespace, each letters, digits and `_`.
+/// Tags separated by commas and/or whitespace, each letters, digits and `_` (not only
+/// digits), in the shared normal form of `quicktok_core::text`.
 fn parse_tags(text: &str) -> Result<Vec<String>, String> {
     let mut tags: Vec<String> = Vec::new();
     for raw in text.split(|c: char| c == ',' || c.is_whitespace()) {
-        let tag = raw.trim_start_matches('#').to_lowercase();
-        if tag.is_empty() {
+        if raw.trim_matches(quicktok_core::text::is_hash).is_empty() {
             continue;
         }
-        if tag.chars().count() > MAX_TAG_CHARS
-            || !tag.chars().all(|c| c.is_alphanumeric() || c == '_')
-        {
+        // The shared normal form (case and width folded), then this field's stricter rule.
+        let tag = quicktok_core::text::normalize_tag(raw, MAX_TAG_CHARS).unwrap_or_default();
+        if tag.is_empty() || !tag.chars().all(|c| c.is_alphanumeric() || c == '_') {
             return Err(format!(
-                "tag {:?} must be 1 to {MAX_TAG_CHARS} letters, digits or underscores",
-                tag.chars().take(MAX_TAG_CHARS).collect::<String>()
+                "tag {:?} must be 1 to {MAX_TAG_CHARS} letters, digits or underscores, not only digits",
+                raw.chars().take(MAX_TAG_CHARS).collect::<String>()
             ));
         }
         if !tags.contains(&tag) {
