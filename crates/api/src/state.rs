@@ -9,6 +9,7 @@ use quicktok_core::IdGenerator;
 use quicktok_core::clock::SharedClock;
 use quicktok_log::EventLog;
 use quicktok_meta::MetaStore;
+use quicktok_pipeline::jobs::JobStore;
 use quicktok_rank::{RankerHandle, ViewQualifier};
 
 use crate::auth::{AuthService, TokenKeys, load_secret};
@@ -38,6 +39,8 @@ pub struct ApiDeps {
     pub views: Arc<ViewQualifier>,
     pub clock: SharedClock,
     pub ids: Arc<IdGenerator>,
+    /// The pipeline's jobs (the review queue and dead letters).
+    pub jobs: Arc<dyn JobStore>,
 }
 
 struct Inner {
@@ -55,6 +58,8 @@ struct Inner {
     flags: Flags,
     uploads: UploadService,
     ids: Arc<IdGenerator>,
+    jobs: Arc<dyn JobStore>,
+    admins: Vec<String>,
     data_dir: PathBuf,
     started: Instant,
 }
@@ -81,6 +86,7 @@ impl AppState {
             )
         })?;
         let ids = deps.ids.clone();
+        let admins = deps.auth.admins.clone();
         let auth = AuthService::new(
             deps.auth,
             keys,
@@ -104,6 +110,8 @@ impl AppState {
             flags: Flags::new(deps.flags),
             uploads,
             ids,
+            jobs: deps.jobs,
+            admins,
             data_dir: deps.data_dir,
             started: Instant::now(),
         })))
@@ -136,10 +144,29 @@ impl AppState {
     pub fn clock(&self) -> &SharedClock {
         &self.0.clock
     }
-    /// A signed media path for blob `id`, valid for the configured lifetime.
+    /// When media URLs signed now expire: at least the configured lifetime from now,
+    /// rounded up to the next full hour so a URL stays the same for an hour and caches
+    /// (browsers, CDNs) keep hitting.
+    pub fn media_expiry(&self) -> i64 {
+        let ttl = i64::try_from(self.0.media.url_ttl_secs).unwrap_or(i64::MAX / 2);
+        let at = self.0.clock.now_secs().saturating_add(ttl);
+        at.div_euclid(3600).saturating_add(1).saturating_mul(3600)
+    }
+    /// A signed media path for blob `id` (see [`AppState::media_expiry`]).
     pub fn media_path(&self, id: quicktok_core::Id) -> String {
-        let ttl = i64::try_from(self.0.media.url_ttl_secs).unwrap_or(i64::MAX);
-        self.0.signer.path(id, self.0.clock.now_secs().saturating_add(ttl))
+        self.0.signer.path(id, self.media_expiry())
+    }
+    /// The pipeline's job store.
+    pub fn jobs(&self) -> &Arc<dyn JobStore> {
+        &self.0.jobs
+    }
+    /// Whether any admin is configured.
+    pub fn has_admins(&self) -> bool {
+        !self.0.admins.is_empty()
+    }
+    /// Whether `username` may use the admin endpoints.
+    pub fn is_admin_name(&self, username: &str) -> bool {
+        self.0.admins.iter().any(|a| a == username)
     }
     pub fn auth(&self) -> &AuthService {
         &self.0.auth

@@ -23,6 +23,12 @@ pub enum Event {
     /// Every byte of a resumable upload has arrived: video `video_id` is now `processing`
     /// and its source awaits the pipeline.
     UploadCompleted { upload_id: Id, video_id: Id, owner: Id, size: u64, at_ms: i64 },
+    /// Video `video_id` became playable (its lowest rung is ready; higher rungs follow):
+    /// feeds, search and recommendation pick it up from here.
+    VideoPublished { video_id: Id, author: Id, at_ms: i64 },
+    /// Processing ended without publishing: refused by a check or a moderator, or failed
+    /// for good (`reason` says which).
+    VideoRejected { video_id: Id, author: Id, reason: String, at_ms: i64 },
 }
 
 impl Event {
@@ -32,7 +38,9 @@ impl Event {
             Event::UserRegistered { .. }
             | Event::UserLoggedIn { .. }
             | Event::RefreshTokenReused { .. } => "users",
-            Event::VideoArchived { .. } => "videos",
+            Event::VideoArchived { .. }
+            | Event::VideoPublished { .. }
+            | Event::VideoRejected { .. } => "videos",
             Event::UploadCompleted { .. } => "uploads",
         }
     }
@@ -44,6 +52,8 @@ impl Event {
             | Event::UserLoggedIn { at_ms, .. }
             | Event::RefreshTokenReused { at_ms, .. }
             | Event::VideoArchived { at_ms, .. }
+            | Event::VideoPublished { at_ms, .. }
+            | Event::VideoRejected { at_ms, .. }
             | Event::UploadCompleted { at_ms, .. } => *at_ms,
         }
     }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// Media settings. `Default` gives the production values documented on each field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct MediaConfig {
     /// ffmpeg binary (looked up on `PATH` if relative). Default `ffmpeg`.
     pub ffmpeg_path: PathBuf,
@@ -25,9 +25,12 @@ pub struct MediaConfig {
     /// RLIMIT_AS per child, bytes. Default 3 GiB (x264 at 1080p needs well under 1 GiB;
     /// glibc reserves address space per thread, hence the headroom).
     pub max_address_space_bytes: u64,
-    /// Wall-clock cap for one ffprobe run. Default 30 s.
+    /// Wall-clock cap for one ffprobe run, seconds in the config file. Default 30 s.
+    #[serde(with = "whole_seconds")]
     pub probe_timeout: Duration,
-    /// Wall-clock cap for one ffmpeg run (one rung, one cover pass). Default 10 min.
+    /// Wall-clock cap for one ffmpeg run (one rung, one cover pass), seconds in the config
+    /// file. Default 10 min.
+    #[serde(with = "whole_seconds")]
     pub job_timeout: Duration,
     /// `-threads` for decoders, encoders and filters. Default 2.
     pub threads: u32,
@@ -89,5 +92,21 @@ impl Default for MediaConfig {
             max_stdout_bytes: 64 << 20,
             max_stderr_bytes: 8 << 10,
         }
+    }
+}
+
+/// Durations as whole seconds in config files (`job_timeout = 600`), not serde's
+/// `{secs, nanos}` table.
+mod whole_seconds {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
     }
 }

@@ -7,9 +7,11 @@
 
 mod config;
 mod error;
+mod fingerprints;
 mod pipeline_jobs;
 mod plays;
 mod refresh_tokens;
+mod renditions;
 mod store;
 mod uploads;
 mod users;
@@ -21,9 +23,11 @@ pub mod testsuite;
 
 pub use config::{MetaConfig, SqliteSynchronous};
 pub use error::{DbError, MetaError, Result};
+pub use fingerprints::{Fingerprint, Fingerprints};
 pub use pipeline_jobs::{PipelineJobRow, PipelineJobs};
 pub use plays::{BlobActivityRow, PlayDelta, Plays};
 pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOwner};
+pub use renditions::{RenditionRow, Renditions};
 pub use store::{Backend, MetaStore};
 pub use uploads::{NewUpload, Upload, UploadUsage, Uploads};
 pub use users::{NewUser, User, Users};

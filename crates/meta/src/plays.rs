@@ -1,6 +1,6 @@
-//! The `video_plays_hourly` table and `videos.last_play_ms`: play counts per video and hour,
-//! the input of blob tiering (hot, warm and cold storage classes decided from recent plays
-//! and the creator's archive flag).
+//! The `video_plays_hourly` table and `videos.last_play_ms` / `videos.view_count`: play
+//! counts per video and hour, the input of blob tiering (hot, warm and cold storage classes
+//! decided from recent plays and the creator's archive flag), and each video's all-time count.
 //!
 //! An hour is `floor(unix ms / 3 600 000)`. A consumer of the views topic adds plays in
 //! batches ([`Plays::record`]), rows older than the longest window are pruned
@@ -75,9 +75,14 @@ impl ActivityRow {
 const ADD_PLAYS: &str = "INSERT INTO video_plays_hourly (video_id, hour, plays) \
      VALUES ($1, $2, $3) \
      ON CONFLICT (video_id, hour) DO UPDATE SET plays = video_plays_hourly.plays + excluded.plays";
-// Not an edit of the video: `updated_at_ms` stays.
-const RAISE_LAST_PLAY: &str = "UPDATE videos SET last_play_ms = $1 \
-     WHERE id = $2 AND (last_play_ms IS NULL OR last_play_ms < $1)";
+// Not an edit of the video: `updated_at_ms` stays. `$1` is the latest play of the batch,
+// `$3` the batch's plays of the video (at least 1); the count saturates at i64::MAX.
+const ADD_TO_VIDEO: &str = "UPDATE videos SET \
+     last_play_ms = CASE WHEN last_play_ms IS NULL OR last_play_ms < $1 THEN $1 \
+         ELSE last_play_ms END, \
+     view_count = CASE WHEN view_count > 9223372036854775807 - $3 THEN 9223372036854775807 \
+         ELSE view_count + $3 END \
+     WHERE id = $2";
 const PRUNE: &str = "DELETE FROM video_plays_hourly WHERE hour < $1";
 // `$1` / `$2`: the hour before the first one counted in the 7-day / 1-day window. PostgreSQL
 // sums BIGINT into NUMERIC, hence the casts (a no-op on SQLite).
@@ -104,16 +109,17 @@ impl<'a> Plays<'a> {
     }
 
     /// Adds a batch of plays in one transaction: each delta's plays go to its video's
-    /// bucket for the hour of `at_ms`, and each video's `last_play_ms` is raised to the
-    /// latest `at_ms` of the batch (never lowered). Deltas for the same video and hour are
-    /// summed first; deltas with no plays are ignored. Plays of unknown videos are counted
-    /// all the same (there is no foreign key) and age out with [`Plays::prune`]. Counts
-    /// above `i64::MAX` saturate (the database then refuses the sum).
+    /// bucket for the hour of `at_ms` and to the video's `view_count`, and each video's
+    /// `last_play_ms` is raised to the latest `at_ms` of the batch (never lowered). Deltas
+    /// for the same video and hour are summed first; deltas with no plays are ignored.
+    /// Plays of unknown videos are counted all the same (there is no foreign key) and age
+    /// out with [`Plays::prune`]. Counts above `i64::MAX` saturate (in an hourly bucket the
+    /// database then refuses the sum; `view_count` stays at `i64::MAX`).
     ///
     /// Rows are written in key order, so concurrent batches lock them in the same order and
     /// cannot deadlock one another on PostgreSQL.
     pub async fn record(&self, batch: &[PlayDelta]) -> Result<()> {
-        let (counts, last_plays) = aggregate(batch);
+        let Aggregated { counts, per_video } = aggregate(batch);
         if counts.is_empty() {
             return Ok(());
         }
@@ -128,10 +134,11 @@ impl<'a> Plays<'a> {
                         .execute(&mut *tx)
                         .await?;
                 }
-                for (&video_id, &at_ms) in &last_plays {
-                    sqlx::query(RAISE_LAST_PLAY)
-                        .bind(at_ms)
+                for (&video_id, &VideoPlays { last_play_ms, plays }) in &per_video {
+                    sqlx::query(ADD_TO_VIDEO)
+                        .bind(last_play_ms)
                         .bind(video_id)
+                        .bind(plays)
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -188,22 +195,36 @@ fn hour_of(at_ms: i64) -> i64 {
     at_ms.div_euclid(HOUR_MS)
 }
 
-/// Plays per stored (video id, hour) and the latest play per stored video id, both in key
-/// order.
-type Aggregated = (BTreeMap<(i64, i64), i64>, BTreeMap<i64, i64>);
+/// A batch summed up, keyed by stored ids, in key order.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Aggregated {
+    /// Plays per (video id, hour).
+    counts: BTreeMap<(i64, i64), i64>,
+    /// Per video id: the latest play and the plays of the whole batch.
+    per_video: BTreeMap<i64, VideoPlays>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct VideoPlays {
+    last_play_ms: i64,
+    plays: i64,
+}
 
 fn aggregate(batch: &[PlayDelta]) -> Aggregated {
-    let mut counts: BTreeMap<(i64, i64), i64> = BTreeMap::new();
-    let mut last_plays: BTreeMap<i64, i64> = BTreeMap::new();
+    let mut agg = Aggregated::default();
     for delta in batch.iter().filter(|d| d.plays > 0) {
         let video_id = delta.video_id.as_i64();
         let plays = i64::try_from(delta.plays).unwrap_or(i64::MAX);
-        let count = counts.entry((video_id, hour_of(delta.at_ms))).or_insert(0);
+        let count = agg.counts.entry((video_id, hour_of(delta.at_ms))).or_insert(0);
         *count = count.saturating_add(plays);
-        let last = last_plays.entry(video_id).or_insert(delta.at_ms);
-        *last = (*last).max(delta.at_ms);
+        let video = agg
+            .per_video
+            .entry(video_id)
+            .or_insert(VideoPlays { last_play_ms: delta.at_ms, plays: 0 });
+        video.last_play_ms = video.last_play_ms.max(delta.at_ms);
+        video.plays = video.plays.saturating_add(plays);
     }
-    (counts, last_plays)
+    agg
 }
 
 #[cfg(test)]
@@ -227,7 +248,7 @@ mod tests {
     #[test]
     fn batches_aggregate_per_video_and_hour() {
         let h = 1_000 * HOUR_MS;
-        let (counts, last) = aggregate(&[
+        let Aggregated { counts, per_video } = aggregate(&[
             delta(2, h + 5, 1),
             delta(1, h + 10, 2),
             delta(2, h + 1, 3),
@@ -241,9 +262,9 @@ mod tests {
             counts,
             [((-1, 1_000), i64::MAX), ((1, 1_000), 2), ((2, 1_000), 4), ((2, 1_001), 4)]
         );
-        let last: Vec<_> = last.into_iter().collect();
-        assert_eq!(last, [(-1, h + 1), (1, h + 10), (2, h + HOUR_MS)]);
-        let (counts, last) = aggregate(&[]);
-        assert!(counts.is_empty() && last.is_empty());
+        let per_video: Vec<_> =
+            per_video.into_iter().map(|(v, p)| (v, p.last_play_ms, p.plays)).collect();
+        assert_eq!(per_video, [(-1, h + 1, i64::MAX), (1, h + 10, 2), (2, h + HOUR_MS, 8)]);
+        assert_eq!(aggregate(&[]), Aggregated::default());
     }
 }

@@ -12,9 +12,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::error::{MetaError, Result, db, migration};
+use crate::fingerprints::Fingerprints;
 use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
+use crate::renditions::Renditions;
 use crate::uploads::Uploads;
 use crate::users::Users;
 use crate::video_blobs::VideoBlobs;
@@ -165,6 +167,16 @@ impl MetaStore {
     /// Which blobs make up each video (for tiering and the creator archive).
     pub fn video_blobs(&self) -> VideoBlobs<'_> {
         VideoBlobs::new(self)
+    }
+
+    /// The renditions of each video's encoding ladder.
+    pub fn renditions(&self) -> Renditions<'_> {
+        Renditions::new(self)
+    }
+
+    /// Content and frame fingerprints of videos (duplicate detection).
+    pub fn fingerprints(&self) -> Fingerprints<'_> {
+        Fingerprints::new(self)
     }
 
     /// Hourly play counts and the tiering report built on them.

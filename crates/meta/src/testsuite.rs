@@ -16,9 +16,9 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::{
-    BlobActivityRow, ConsumeOutcome, MetaConfig, MetaError, MetaStore, NewRefreshToken, NewUpload,
-    NewUser, NewVideo, PipelineJobRow, PlayDelta, Result, TokenOwner, UploadUsage, User, Video,
-    VideoBlob, VideoStatus,
+    BlobActivityRow, ConsumeOutcome, Fingerprint, MetaConfig, MetaError, MetaStore,
+    NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow, PlayDelta, RenditionRow, Result,
+    TokenOwner, UploadUsage, User, Video, VideoBlob, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -196,12 +196,21 @@ macro_rules! meta_testsuite {
             videos_published_by_tag_only_published,
             videos_every_status_round_trips,
             videos_archive_round_trip,
+            videos_set_cover_round_trip,
+            videos_latest_published_pages_newest_first,
             video_blobs_attach_list_detach,
             plays_record_increments_across_batches_and_hours,
             plays_last_play_only_moves_forward,
             plays_concurrent_batches_all_count,
             plays_prune_drops_old_hours,
             plays_tiering_activity_windows_and_flags,
+            plays_record_adds_to_view_count,
+            renditions_put_replaces_and_lists_by_height,
+            renditions_unknown_video_and_cascade,
+            fingerprints_round_trip_every_bit,
+            fingerprints_put_replaces_and_pages_by_id,
+            fingerprints_by_content_hash_delete_and_cascade,
+            fingerprints_malformed_frame_hashes_are_errors,
             uploads_create_and_get,
             uploads_create_conflicts_and_unknown_refs,
             uploads_set_offset_is_compare_and_set,
@@ -554,6 +563,7 @@ pub async fn videos_create_and_get_with_tags(db: &TestDb) {
     assert_eq!(created.tags, strings(&["Zebra", "cats", "dance", "émoji"]));
     assert_eq!((created.created_at_ms, created.updated_at_ms), (NOW, NOW));
     assert_eq!(created.published_at_ms, None);
+    assert_eq!((created.cover_blob_id, created.view_count), (None, 0));
 
     let got = db.videos().by_id(Id(10)).await.unwrap().expect("by id");
     assert_eq!(got, created);
@@ -818,6 +828,96 @@ pub async fn videos_archive_round_trip(db: &TestDb) {
     }
 }
 
+pub async fn videos_set_cover_round_trip(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let created = video(db, 10, 1, &["t"]).await;
+    video(db, 11, 1, &[]).await;
+    let videos = db.videos();
+    videos.set_status(Id(10), VideoStatus::Published, None, NOW).await.unwrap();
+
+    videos.set_cover(Id(10), Some(Id(u64::MAX)), NOW + 1).await.unwrap(); // full 64 bits
+    let v = videos.by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!((v.cover_blob_id, v.updated_at_ms), (Some(Id(u64::MAX)), NOW + 1));
+    // Nothing else changed.
+    let expected = Video {
+        cover_blob_id: Some(Id(u64::MAX)),
+        updated_at_ms: NOW + 1,
+        status: VideoStatus::Published,
+        published_at_ms: Some(NOW),
+        ..created
+    };
+    assert_eq!(v, expected);
+    // Every read path carries it.
+    assert_eq!(videos.by_author(Id(1), Some(Id(11)), 10).await.unwrap(), std::slice::from_ref(&v));
+    assert_eq!(videos.published_by_tag("t", None, 10).await.unwrap(), std::slice::from_ref(&v));
+    assert_eq!(videos.latest_published(None, 10).await.unwrap(), std::slice::from_ref(&v));
+    let archived = videos.set_archived(Id(10), true, NOW + 2).await.unwrap();
+    assert_eq!(archived.cover_blob_id, Some(Id(u64::MAX)));
+    let removed = videos.set_status(Id(10), VideoStatus::Removed, None, NOW + 3).await.unwrap();
+    assert_eq!(removed.cover_blob_id, Some(Id(u64::MAX)));
+
+    // Replaced, then cleared; other videos untouched.
+    videos.set_cover(Id(10), Some(Id(500)), NOW + 4).await.unwrap();
+    assert_eq!(videos.by_id(Id(10)).await.unwrap().unwrap().cover_blob_id, Some(Id(500)));
+    videos.set_cover(Id(10), None, NOW + 5).await.unwrap();
+    let v = videos.by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!((v.cover_blob_id, v.updated_at_ms), (None, NOW + 5));
+    assert_eq!(videos.by_id(Id(11)).await.unwrap().unwrap().cover_blob_id, None);
+
+    for blob_id in [Some(Id(1)), None] {
+        let err = videos.set_cover(Id(12), blob_id, NOW).await.unwrap_err();
+        assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    }
+}
+
+pub async fn videos_latest_published_pages_newest_first(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    let videos = db.videos();
+    assert!(videos.latest_published(None, 10).await.unwrap().is_empty());
+    // Created out of order, by two authors; some never published or no longer published.
+    for (id, author) in [(103, 1), (101, 2), (107, 1), (105, 2), (102, 1), (104, 2), (106, 1)] {
+        video(db, id, author, &[]).await;
+    }
+    videos.set_tags(Id(105), &strings(&["b", "a"]), NOW).await.unwrap();
+    for id in [101, 102, 103, 105, 106, 107] {
+        videos.set_status(Id(id), VideoStatus::Published, None, NOW).await.unwrap();
+    }
+    videos.set_status(Id(102), VideoStatus::Removed, Some("abuse"), NOW + 1).await.unwrap();
+    videos.set_status(Id(104), VideoStatus::Review, None, NOW + 1).await.unwrap();
+    // Every other status is left out too.
+    for (id, status) in [(108, VideoStatus::Processing), (109, VideoStatus::Rejected)] {
+        video(db, id, 1, &[]).await;
+        videos.set_status(Id(id), status, None, NOW).await.unwrap();
+    }
+    video(db, 110, 1, &[]).await; // uploading
+
+    let all = videos.latest_published(None, 100).await.unwrap();
+    assert_eq!(ids(&all), [107, 106, 105, 103, 101]);
+    assert!(all.iter().all(|v| v.status == VideoStatus::Published));
+    // With their tags, as every listing.
+    assert_eq!(all[2].tags, strings(&["a", "b"]));
+    assert_eq!(Some(&all[2]), videos.by_id(Id(105)).await.unwrap().as_ref());
+
+    // Keyset pages.
+    let page1 = videos.latest_published(None, 2).await.unwrap();
+    assert_eq!(ids(&page1), [107, 106]);
+    let page2 = videos.latest_published(Some(page1[1].id), 2).await.unwrap();
+    assert_eq!(ids(&page2), [105, 103]);
+    let page3 = videos.latest_published(Some(page2[1].id), 2).await.unwrap();
+    assert_eq!(ids(&page3), [101]);
+    assert!(videos.latest_published(Some(Id(101)), 2).await.unwrap().is_empty());
+    // The cursor need not be a published id (104 is in review).
+    assert_eq!(ids(&videos.latest_published(Some(Id(104)), 10).await.unwrap()), [103, 101]);
+    assert_eq!(ids(&videos.latest_published(Some(Id(1_000)), 1).await.unwrap()), [107]);
+    assert!(videos.latest_published(None, 0).await.unwrap().is_empty());
+
+    // Publishing and removing move videos in and out.
+    videos.set_status(Id(104), VideoStatus::Published, None, NOW + 2).await.unwrap();
+    videos.set_status(Id(107), VideoStatus::Removed, None, NOW + 2).await.unwrap();
+    assert_eq!(ids(&videos.latest_published(None, 3).await.unwrap()), [106, 105, 104]);
+}
+
 // ---------------------------------------------------------------------------------------
 // Video blobs.
 
@@ -910,6 +1010,10 @@ async fn hourly(db: &TestDb) -> Vec<(u64, i64, i64)> {
 
 async fn last_play(db: &TestDb, video_id: u64) -> Option<i64> {
     db.videos().by_id(Id(video_id)).await.unwrap().expect("video").last_play_ms
+}
+
+async fn view_count(db: &TestDb, video_id: u64) -> i64 {
+    db.videos().by_id(Id(video_id)).await.unwrap().expect("video").view_count
 }
 
 pub async fn plays_record_increments_across_batches_and_hours(db: &TestDb) {
@@ -1020,6 +1124,9 @@ pub async fn plays_concurrent_batches_all_count(db: &TestDb) {
     let expected: Vec<_> = (10..14).flat_map(|v| [(v, 0, n), (v, 1, 2 * n)]).collect();
     assert_eq!(hourly(db).await, expected);
     assert_eq!(last_play(db, 13).await, Some(NOW_HOUR + HOUR));
+    for id in 10..14 {
+        assert_eq!(view_count(db, id).await, 3 * n, "video {id}");
+    }
 }
 
 pub async fn plays_prune_drops_old_hours(db: &TestDb) {
@@ -1133,6 +1240,332 @@ pub async fn plays_tiering_activity_windows_and_flags(db: &TestDb) {
     expected.remove(1);
     expected[1].archived = false;
     assert_eq!(got, expected);
+}
+
+pub async fn plays_record_adds_to_view_count(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    video(db, 12, 1, &[]).await;
+    let plays = db.plays();
+    assert_eq!(view_count(db, 10).await, 0);
+
+    // Every hour of the batch counts, and so does a late (older) one.
+    plays
+        .record(&[
+            play(10, NOW, 2),
+            play(11, NOW, 1),
+            play(10, NOW + 3 * HOUR, 5),
+            play(10, NOW - DAY, 1),
+            play(12, NOW, 0),  // no plays
+            play(999, NOW, 4), // an unknown video: nothing to update
+        ])
+        .await
+        .unwrap();
+    assert_eq!(view_count(db, 10).await, 8);
+    assert_eq!(view_count(db, 11).await, 1);
+    assert_eq!(view_count(db, 12).await, 0);
+    assert_eq!(last_play(db, 12).await, None);
+    // The count moves even when the last play does not (an older batch).
+    plays.record(&[play(10, NOW - 2 * DAY, 10), play(11, NOW + 1, 1)]).await.unwrap();
+    assert_eq!(view_count(db, 10).await, 18);
+    assert_eq!(last_play(db, 10).await, Some(NOW + 3 * HOUR));
+    assert_eq!((view_count(db, 11).await, last_play(db, 11).await), (2, Some(NOW + 1)));
+    // It is the sum of the hourly rows (nothing pruned yet).
+    let total_10: i64 = hourly(db).await.iter().filter(|r| r.0 == 10).map(|r| r.2).sum();
+    assert_eq!(total_10, 18);
+    // Not an edit: the update time stays.
+    assert_eq!(db.videos().by_id(Id(10)).await.unwrap().unwrap().updated_at_ms, NOW);
+
+    // Large counts are exact, and the count saturates instead of failing the batch.
+    plays.record(&[play(12, NOW, 1 << 40), play(12, NOW + HOUR, 1 << 40)]).await.unwrap();
+    assert_eq!(view_count(db, 12).await, 1 << 41);
+    crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query("UPDATE videos SET view_count = $1 WHERE id = $2")
+            .bind(i64::MAX - 3)
+            .bind(Id(12).as_i64())
+            .execute(pool)
+            .await
+            .map(drop)
+            .unwrap();
+    });
+    plays.record(&[play(12, NOW + 2 * HOUR, 3)]).await.unwrap();
+    assert_eq!(view_count(db, 12).await, i64::MAX);
+    plays.record(&[play(12, NOW + 3 * HOUR, 10), play(10, NOW, 1)]).await.unwrap();
+    assert_eq!(view_count(db, 12).await, i64::MAX);
+    assert_eq!(view_count(db, 10).await, 19);
+}
+
+// ---------------------------------------------------------------------------------------
+// Renditions.
+
+fn rendition(video_id: u64, name: &str, height: i32, bandwidth: i64) -> RenditionRow {
+    RenditionRow {
+        video_id: Id(video_id),
+        name: name.to_owned(),
+        height,
+        bandwidth,
+        spec_json: format!(r#"{{"name":"{name}","segments":["init.mp4","1.m4s"]}}"#),
+        created_at_ms: NOW,
+    }
+}
+
+fn rendition_names(rows: &[RenditionRow]) -> Vec<&str> {
+    rows.iter().map(|r| r.name.as_str()).collect()
+}
+
+/// Deletes a video outright (no repository method does that for every status).
+async fn delete_video(db: &TestDb, id: u64) {
+    crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query("DELETE FROM videos WHERE id = $1")
+            .bind(Id(id).as_i64())
+            .execute(pool)
+            .await
+            .map(drop)
+            .unwrap();
+    });
+}
+
+pub async fn renditions_put_replaces_and_lists_by_height(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, u64::MAX, 1, &[]).await; // full 64 bits
+    let renditions = db.renditions();
+    assert!(renditions.for_video(Id(10)).await.unwrap().is_empty());
+
+    // Put out of order; listed by height, then name in byte order whatever the collation.
+    for row in [
+        rendition(10, "720p_hevc", 720, 1_800_000),
+        rendition(10, "1080p", 1080, 4_500_000),
+        rendition(10, "480p", 480, 900_000),
+        rendition(10, "720p", 720, 2_500_000),
+        rendition(10, "720P", 720, 2_400_000),
+        rendition(u64::MAX, "360p", 360, i64::MAX),
+    ] {
+        renditions.put(&row).await.unwrap();
+    }
+    let of_10 = renditions.for_video(Id(10)).await.unwrap();
+    assert_eq!(rendition_names(&of_10), ["480p", "720P", "720p", "720p_hevc", "1080p"]);
+    assert_eq!(of_10[0], rendition(10, "480p", 480, 900_000));
+    let of_max = renditions.for_video(Id(u64::MAX)).await.unwrap();
+    assert_eq!(of_max, [rendition(u64::MAX, "360p", 360, i64::MAX)]);
+
+    // A re-run replaces the row of the same name, every column of it.
+    let mut again = rendition(10, "720p", 540, 2_000_000);
+    again.spec_json = r#"{"segments":[],"note":"é"}"#.to_owned();
+    again.created_at_ms = NOW + 9;
+    renditions.put(&again).await.unwrap();
+    let of_10 = renditions.for_video(Id(10)).await.unwrap();
+    assert_eq!(rendition_names(&of_10), ["480p", "720p", "720P", "720p_hevc", "1080p"]);
+    assert_eq!(of_10[1], again);
+    assert_eq!(of_10.len(), 5);
+    assert_eq!(renditions.for_video(Id(u64::MAX)).await.unwrap(), of_max);
+
+    assert_eq!(renditions.delete_for_video(Id(10)).await.unwrap(), 5);
+    assert_eq!(renditions.delete_for_video(Id(10)).await.unwrap(), 0);
+    assert!(renditions.for_video(Id(10)).await.unwrap().is_empty());
+    assert_eq!(renditions.for_video(Id(u64::MAX)).await.unwrap(), of_max);
+    // Putting again after a delete works.
+    renditions.put(&rendition(10, "480p", 480, 1)).await.unwrap();
+    assert_eq!(renditions.for_video(Id(10)).await.unwrap().len(), 1);
+}
+
+pub async fn renditions_unknown_video_and_cascade(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let renditions = db.renditions();
+    let err = renditions.put(&rendition(12, "480p", 480, 1)).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    assert!(renditions.for_video(Id(12)).await.unwrap().is_empty());
+    assert_eq!(renditions.delete_for_video(Id(12)).await.unwrap(), 0);
+
+    renditions.put(&rendition(10, "480p", 480, 1)).await.unwrap();
+    renditions.put(&rendition(10, "720p", 720, 2)).await.unwrap();
+    renditions.put(&rendition(11, "480p", 480, 1)).await.unwrap();
+    // Deleting a video deletes its renditions.
+    delete_video(db, 10).await;
+    assert!(renditions.for_video(Id(10)).await.unwrap().is_empty());
+    assert_eq!(renditions.delete_for_video(Id(10)).await.unwrap(), 0);
+    assert_eq!(renditions.for_video(Id(11)).await.unwrap().len(), 1);
+    let err = renditions.put(&rendition(10, "480p", 480, 1)).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Fingerprints.
+
+/// A 64-digit hex "SHA-256" per tag.
+fn content_hash(tag: u8) -> String {
+    format!("{tag:02x}{}", "ab".repeat(31))
+}
+
+fn fingerprint(video_id: u64, tag: u8, frame_hashes: &[u64]) -> Fingerprint {
+    Fingerprint {
+        video_id: Id(video_id),
+        content_hash: content_hash(tag),
+        frame_hashes: frame_hashes.to_vec(),
+        created_at_ms: NOW,
+    }
+}
+
+fn fingerprint_ids(fps: &[Fingerprint]) -> Vec<u64> {
+    fps.iter().map(|f| f.video_id.0).collect()
+}
+
+/// The stored text of a video's frame hashes.
+async fn stored_frame_hashes(db: &TestDb, video_id: u64) -> String {
+    crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query_scalar("SELECT frame_hashes FROM video_fingerprints WHERE video_id = $1")
+            .bind(Id(video_id).as_i64())
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+pub async fn fingerprints_round_trip_every_bit(db: &TestDb) {
+    user(db, 1, "alice").await;
+    for id in 10..=13 {
+        video(db, id, 1, &[]).await;
+    }
+    let fps = db.fingerprints();
+    let frames = [u64::MAX, 0, 1, 1 << 63, 0x0123_4567_89ab_cdef, u64::MAX - 1, 0];
+    fps.put(&fingerprint(10, 1, &frames)).await.unwrap();
+    fps.put(&fingerprint(11, 2, &[])).await.unwrap(); // no usable frames
+    fps.put(&fingerprint(12, 3, &[0])).await.unwrap();
+    fps.put(&fingerprint(13, 4, &[u64::MAX])).await.unwrap();
+    // The documented, dialect-neutral text form.
+    assert_eq!(
+        stored_frame_hashes(db, 10).await,
+        concat!(
+            "ffffffffffffffff",
+            "0000000000000000",
+            "0000000000000001",
+            "8000000000000000",
+            "0123456789abcdef",
+            "fffffffffffffffe",
+            "0000000000000000",
+        )
+    );
+    assert_eq!(stored_frame_hashes(db, 11).await, "");
+    assert_eq!(stored_frame_hashes(db, 12).await, "0000000000000000");
+    assert_eq!(stored_frame_hashes(db, 13).await, "ffffffffffffffff");
+    let got = fps.page(None, 10).await.unwrap();
+    assert_eq!(
+        got,
+        [
+            fingerprint(10, 1, &frames),
+            fingerprint(11, 2, &[]),
+            fingerprint(12, 3, &[0]),
+            fingerprint(13, 4, &[u64::MAX]),
+        ]
+    );
+    // Many frames.
+    let many: Vec<u64> = (0..1_000u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+    fps.put(&fingerprint(12, 3, &many)).await.unwrap();
+    assert_eq!(fps.page(Some(Id(11)), 1).await.unwrap(), [fingerprint(12, 3, &many)]);
+}
+
+pub async fn fingerprints_put_replaces_and_pages_by_id(db: &TestDb) {
+    user(db, 1, "alice").await;
+    for id in [105, 101, 104, 102, 103] {
+        video(db, id, 1, &[]).await;
+    }
+    video(db, u64::MAX, 1, &[]).await; // stored as -1: first in stored order
+    let fps = db.fingerprints();
+    assert!(fps.page(None, 10).await.unwrap().is_empty());
+    for id in [105, 101, 104, 102, u64::MAX] {
+        fps.put(&fingerprint(id, 1, &[id])).await.unwrap();
+    }
+    // A re-run replaces every column.
+    let replaced = Fingerprint { created_at_ms: NOW + 5, ..fingerprint(104, 9, &[7, 8]) };
+    fps.put(&replaced).await.unwrap();
+
+    let all = fps.page(None, 100).await.unwrap();
+    assert_eq!(fingerprint_ids(&all), [u64::MAX, 101, 102, 104, 105]);
+    assert_eq!(all[3], replaced);
+    assert_eq!(all[1], fingerprint(101, 1, &[101]));
+
+    // Keyset pages cover everything exactly once.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = fps.page(after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some(last.video_id);
+        seen.extend(fingerprint_ids(&page));
+    }
+    assert_eq!(seen, [u64::MAX, 101, 102, 104, 105]);
+    // The cursor need not have a fingerprint (103 has none).
+    assert_eq!(fingerprint_ids(&fps.page(Some(Id(103)), 10).await.unwrap()), [104, 105]);
+    assert!(fps.page(Some(Id(105)), 10).await.unwrap().is_empty());
+    assert!(fps.page(None, 0).await.unwrap().is_empty());
+}
+
+pub async fn fingerprints_by_content_hash_delete_and_cascade(db: &TestDb) {
+    user(db, 1, "alice").await;
+    for id in [13, 10, 12, 11] {
+        video(db, id, 1, &[]).await;
+    }
+    let fps = db.fingerprints();
+    let err = fps.put(&fingerprint(99, 1, &[1])).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    assert!(fps.page(None, 10).await.unwrap().is_empty());
+
+    for (id, tag) in [(13, 1), (10, 1), (12, 2), (11, 1)] {
+        fps.put(&fingerprint(id, tag, &[])).await.unwrap();
+    }
+    let by_hash = |tag| async move { fps.by_content_hash(&content_hash(tag)).await.unwrap() };
+    assert_eq!(by_hash(1).await, [Id(10), Id(11), Id(13)]);
+    assert_eq!(by_hash(2).await, [Id(12)]);
+    assert!(by_hash(3).await.is_empty());
+    // Compared exactly.
+    assert!(fps.by_content_hash(&content_hash(1).to_uppercase()).await.unwrap().is_empty());
+    // Replacing the hash moves the video between lookups.
+    fps.put(&fingerprint(11, 2, &[])).await.unwrap();
+    assert_eq!(by_hash(1).await, [Id(10), Id(13)]);
+    assert_eq!(by_hash(2).await, [Id(11), Id(12)]);
+
+    assert!(fps.delete(Id(13)).await.unwrap());
+    assert!(!fps.delete(Id(13)).await.unwrap());
+    assert!(!fps.delete(Id(99)).await.unwrap());
+    assert_eq!(by_hash(1).await, [Id(10)]);
+    // Deleting a video deletes its fingerprint.
+    delete_video(db, 12).await;
+    assert_eq!(by_hash(2).await, [Id(11)]);
+    assert_eq!(fingerprint_ids(&fps.page(None, 10).await.unwrap()), [10, 11]);
+    assert!(!fps.delete(Id(12)).await.unwrap());
+}
+
+pub async fn fingerprints_malformed_frame_hashes_are_errors(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let fps = db.fingerprints();
+    fps.put(&fingerprint(10, 1, &[1, 2])).await.unwrap();
+    fps.put(&fingerprint(11, 1, &[3])).await.unwrap();
+    for bad in ["0", "FFFFFFFFFFFFFFFF", "+fffffffffffffff", "000000000000000g", "ééééééé  "]
+    {
+        crate::store::with_pool!(db.store(), |pool| {
+            sqlx::query("UPDATE video_fingerprints SET frame_hashes = $1 WHERE video_id = $2")
+                .bind(bad)
+                .bind(Id(10).as_i64())
+                .execute(pool)
+                .await
+                .map(drop)
+                .unwrap();
+        });
+        let err = fps.page(None, 10).await.unwrap_err();
+        assert!(matches!(err, MetaError::Database(_)), "{bad:?}: {err:?}");
+        // Rows that are not read are unaffected; lookups by hash do not decode frames.
+        assert_eq!(fps.page(Some(Id(10)), 10).await.unwrap(), [fingerprint(11, 1, &[3])]);
+        assert_eq!(fps.by_content_hash(&content_hash(1)).await.unwrap(), [Id(10), Id(11)]);
+    }
+    // Putting it again repairs it.
+    fps.put(&fingerprint(10, 1, &[1, 2])).await.unwrap();
+    assert_eq!(fps.page(None, 1).await.unwrap(), [fingerprint(10, 1, &[1, 2])]);
 }
 
 // ---------------------------------------------------------------------------------------

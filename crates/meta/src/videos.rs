@@ -1,6 +1,6 @@
-//! The `videos` and `video_tags` tables: a video's metadata, lifecycle status and archive
-//! flag, its tags, and the listings built on them (an author's videos, published videos with
-//! a tag).
+//! The `videos` and `video_tags` tables: a video's metadata, lifecycle status, archive flag,
+//! cover and view count, its tags, and the listings built on them (an author's videos, the
+//! latest published videos, published videos with a tag).
 //!
 //! Listings are newest first with keyset pagination on the (time-ordered) id: pass the last
 //! id of one page as `before` to get the next.
@@ -103,6 +103,11 @@ pub struct Video {
     pub archived_at_ms: Option<i64>,
     /// The latest play recorded by [`Plays::record`](crate::Plays::record), if any.
     pub last_play_ms: Option<i64>,
+    /// The blob store's id of the chosen cover image, once there is one.
+    pub cover_blob_id: Option<Id>,
+    /// Every play recorded by [`Plays::record`](crate::Plays::record), all time (saturating
+    /// at `i64::MAX`).
+    pub view_count: i64,
 }
 
 /// What [`Videos::create`] needs. The video starts out [`VideoStatus::Uploading`].
@@ -133,6 +138,8 @@ struct VideoRow {
     updated_at_ms: i64,
     archived_at_ms: Option<i64>,
     last_play_ms: Option<i64>,
+    cover_blob_id: Option<i64>,
+    view_count: i64,
 }
 
 impl VideoRow {
@@ -155,13 +162,15 @@ impl VideoRow {
             updated_at_ms: self.updated_at_ms,
             archived_at_ms: self.archived_at_ms,
             last_play_ms: self.last_play_ms,
+            cover_blob_id: self.cover_blob_id.map(Id::from_i64),
+            view_count: self.view_count,
         })
     }
 }
 
 const VIDEO_BY_ID: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count \
      FROM videos WHERE id = $1";
 
 const INSERT_VIDEO: &str = "INSERT INTO videos \
@@ -177,7 +186,7 @@ const SET_STATUS: &str = "UPDATE videos SET status = $1, reason = $2, updated_at
      WHERE id = $4 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms";
+     last_play_ms, cover_blob_id, view_count";
 const SET_MEDIA_INFO: &str = "UPDATE videos \
      SET duration_ms = $1, width = $2, height = $3, updated_at_ms = $4 WHERE id = $5";
 // Archiving an archived video keeps the first archive time (a retried request does not
@@ -186,35 +195,46 @@ const ARCHIVE: &str = "UPDATE videos \
      SET archived_at_ms = COALESCE(archived_at_ms, $1), updated_at_ms = $1 WHERE id = $2 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms";
+     last_play_ms, cover_blob_id, view_count";
 const UNARCHIVE: &str = "UPDATE videos \
      SET archived_at_ms = NULL, updated_at_ms = $1 WHERE id = $2 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms";
+     last_play_ms, cover_blob_id, view_count";
+const SET_COVER: &str = "UPDATE videos SET cover_blob_id = $1, updated_at_ms = $2 WHERE id = $3";
 const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
 
 // Two variants per listing rather than `($2 IS NULL OR id < $2)`, which keeps PostgreSQL's
 // generic plans on the index range scan.
 const BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count \
      FROM videos WHERE author_id = $1 ORDER BY id DESC LIMIT $2";
 const BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count \
      FROM videos WHERE author_id = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
 const PUBLISHED_BY_TAG: &str = "SELECT v.id, v.author_id, v.title, v.description, v.status, \
      v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, v.published_at_ms, \
-     v.updated_at_ms, v.archived_at_ms, v.last_play_ms \
+     v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, v.view_count \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
      WHERE t.tag = $1 AND v.status = 'published' ORDER BY t.video_id DESC LIMIT $2";
 const PUBLISHED_BY_TAG_BEFORE: &str = "SELECT v.id, v.author_id, v.title, v.description, \
      v.status, v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, \
-     v.published_at_ms, v.updated_at_ms, v.archived_at_ms, v.last_play_ms \
+     v.published_at_ms, v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, \
+     v.view_count \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
      WHERE t.tag = $1 AND v.status = 'published' AND t.video_id < $3 \
      ORDER BY t.video_id DESC LIMIT $2";
+// `$1` is the status, so one pair of queries serves any status (only published is offered).
+const BY_STATUS: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count \
+     FROM videos WHERE status = $1 ORDER BY id DESC LIMIT $2";
+const BY_STATUS_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count \
+     FROM videos WHERE status = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
 
 /// How many ids one `IN (...)` tag lookup binds at most (well under both backends' limits
 /// on bound parameters).
@@ -282,6 +302,8 @@ impl<'a> Videos<'a> {
             updated_at_ms: new.created_at_ms,
             archived_at_ms: None,
             last_play_ms: None,
+            cover_blob_id: None,
+            view_count: 0,
         })
     }
 
@@ -395,6 +417,24 @@ impl<'a> Videos<'a> {
         }
     }
 
+    /// Sets (or, with `None`, clears) a video's cover image, the blob store's id of it, and
+    /// sets `updated_at_ms` to `now_ms`. [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_cover(&self, id: Id, blob_id: Option<Id>, now_ms: i64) -> Result<()> {
+        let done = with_pool!(self.store, |pool| {
+            sqlx::query(SET_COVER)
+                .bind(blob_id.map(Id::as_i64))
+                .bind(now_ms)
+                .bind(id.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        });
+        match done.map_err(db)? {
+            0 => Err(MetaError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
     /// Replaces a video's tags (stored as given, duplicates dropped) in one transaction.
     /// [`MetaError::NotFound`] if there is no such video.
     pub async fn set_tags(&self, id: Id, tags: &[String], now_ms: i64) -> Result<()> {
@@ -453,6 +493,13 @@ impl<'a> Videos<'a> {
         self.list(sql, ListKey::Tag(tag), before, limit).await
     }
 
+    /// Published videos, newest first: at most `limit` of those with an id below `before`
+    /// (all when `None`).
+    pub async fn latest_published(&self, before: Option<Id>, limit: u32) -> Result<Vec<Video>> {
+        let sql = if before.is_some() { BY_STATUS_BEFORE } else { BY_STATUS };
+        self.list(sql, ListKey::Status(VideoStatus::Published), before, limit).await
+    }
+
     /// Runs a listing query (`$1` = the key, `$2` = limit, `$3` = the `before` cursor when
     /// the query has one) and attaches each video's tags.
     async fn list(
@@ -470,6 +517,7 @@ impl<'a> Videos<'a> {
             let query = match key {
                 ListKey::Author(author_id) => query.bind(author_id),
                 ListKey::Tag(tag) => query.bind(tag),
+                ListKey::Status(status) => query.bind(status.as_str()),
             };
             let mut query = query.bind(i64::from(limit));
             if let Some(before) = before {
@@ -517,6 +565,7 @@ impl<'a> Videos<'a> {
 enum ListKey<'k> {
     Author(i64),
     Tag(&'k str),
+    Status(VideoStatus),
 }
 
 /// Byte-order sort, so both backends (whose collations differ) return the same order.

@@ -29,6 +29,7 @@
 //! section of the TOML config. Every fallible function returns [`PipelineError`].
 
 pub mod compliance;
+pub mod config;
 pub mod dedup;
 pub mod error;
 pub mod jobs;
@@ -40,6 +41,7 @@ pub use compliance::{
     FrameClassifier, FrameFinding, FrameVerdict, ListKind, NoopClassifier, Severity, WordMatch,
     classify_frames, combine_verdicts, normalize,
 };
+pub use config::{DuplicateAction, PipelineConfig};
 pub use dedup::{
     BkTree, ContentHash, DedupConfig, DedupIndex, DedupVerdict, clip_distance, hamming,
 };

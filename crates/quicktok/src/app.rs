@@ -17,6 +17,9 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Role};
+use crate::jobs::MetaJobStore;
+use crate::stages::{MediaStages, StageDeps};
+use quicktok_pipeline::jobs::{JobStore, Runner};
 
 /// How often background housekeeping (rate-limit buckets, metrics upkeep, log retention) runs.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
@@ -69,6 +72,43 @@ impl App {
             .context("opening the blob store")?;
         let ids = Arc::new(IdGenerator::new(config.server.node_id)?);
         let mut tasks = JoinSet::new();
+        let jobs: Arc<dyn JobStore> = Arc::new(MetaJobStore::new(meta.clone()));
+
+        if config.server.roles.contains(&Role::Worker) {
+            let mut media = config.processing.clone();
+            // Job dirs next to the uploads and sources, so importing a source is a hard link.
+            if media.work_root.is_none() {
+                media.work_root = Some(data_dir.join("work").join("jobs"));
+            }
+            let stages = MediaStages::new(StageDeps {
+                meta: meta.clone(),
+                blobs: blobs.store(),
+                log: log.clone(),
+                clock: clock.clone(),
+                ids: ids.clone(),
+                data_dir: data_dir.clone(),
+                media,
+                pipeline: config.pipeline.clone(),
+            })
+            .await
+            .context("starting the pipeline stages")?;
+            let runner = Runner::new(
+                jobs.clone(),
+                Arc::new(stages),
+                clock.clone(),
+                config.pipeline.runner.clone(),
+            );
+            let wake = runner.waker();
+            let token = shutdown.clone();
+            tasks.spawn(async move {
+                runner.run(token).await;
+                Ok(())
+            });
+            let (l, j, t) = (log.clone(), jobs.clone(), shutdown.clone());
+            tasks.spawn(supervise("pipeline enqueuer", shutdown.clone(), move || {
+                crate::pipeline::run_enqueuer(l.clone(), j.clone(), wake.clone(), t.clone())
+            }));
+        }
 
         let mut trending = None;
         if config.server.roles.contains(&Role::Ranker) {
@@ -105,6 +145,7 @@ impl App {
                 blobs: blobs.store(),
                 trending,
                 views,
+                jobs: jobs.clone(),
                 clock: clock.clone(),
                 ids: ids.clone(),
             })

@@ -26,6 +26,9 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub media: MediaConfig,
     pub uploads: UploadConfig,
+    /// Limits and tool settings for ffprobe/ffmpeg (`[processing]`).
+    pub processing: quicktok_media::MediaConfig,
+    pub pipeline: quicktok_pipeline::PipelineConfig,
     pub meta: MetaConfig,
     pub log: LogConfig,
     pub blob: BlobConfig,

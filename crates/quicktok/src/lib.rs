@@ -4,7 +4,9 @@
 pub mod app;
 pub mod config;
 pub mod jobs;
+pub mod pipeline;
 pub mod plays;
+pub mod stages;
 pub mod tiering;
 
 pub use app::App;

@@ -122,7 +122,7 @@ async fn runner_completes_jobs_on_sqlite() {
 
     for id in [1, 2, 4] {
         let job = wait_status(&store, id, JobStatus::Done).await;
-        assert_eq!(job.stage, Stage::Publish);
+        assert_eq!(job.stage, Stage::Ladder);
         assert_eq!(job.state.len(), Stage::ALL.len(), "every stage's output kept: {job:?}");
         assert_eq!((job.attempts, job.reason.as_deref()), (0, None));
     }

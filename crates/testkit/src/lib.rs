@@ -40,6 +40,12 @@ pub fn sandbox_config(data_dir: &std::path::Path) -> Config {
     config.rate_limit.user_burst = 100_000;
     config.rate_limit.auth_per_minute = 100_000;
     config.rate_limit.auth_burst = 100_000;
+    // Tests share two cores: one encoder thread, the fastest preset, quick retries.
+    config.processing.threads = 1;
+    config.processing.preset = "ultrafast".into();
+    config.pipeline.runner.backoff_base_ms = 200;
+    config.pipeline.runner.lease_ms = 5_000;
+    config.pipeline.runner.poll_interval_ms = 100;
     config
 }
 
@@ -154,6 +160,129 @@ impl AppSandbox {
         anyhow::ensure!(status == 201, "register {username}: {status} {body}");
         Ok(body)
     }
+}
+
+/// A signed-in uploader.
+#[derive(Debug, Clone)]
+pub struct Uploader {
+    pub token: String,
+    pub user_id: String,
+}
+
+impl AppSandbox {
+    /// Registers `username` and returns its token and id.
+    pub async fn uploader(&self, username: &str) -> anyhow::Result<Uploader> {
+        let session = self.register(username).await?;
+        let token = session["access_token"].as_str().unwrap_or_default().to_owned();
+        let user_id = session["user"]["id"].as_str().unwrap_or_default().to_owned();
+        Ok(Uploader { token, user_id })
+    }
+
+    /// Uploads `bytes` with tus in chunks of `chunk` bytes and returns the video id.
+    /// `metadata` pairs are base64-encoded into `Upload-Metadata`.
+    pub async fn tus_upload(
+        &self,
+        token: &str,
+        bytes: &[u8],
+        metadata: &[(&str, &str)],
+        chunk: usize,
+    ) -> anyhow::Result<String> {
+        use base64::Engine;
+        let meta: Vec<String> = metadata
+            .iter()
+            .map(|(k, v)| format!("{k} {}", base64::engine::general_purpose::STANDARD.encode(v)))
+            .collect();
+        let r = self
+            .client
+            .post(self.url("/api/v1/uploads"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", bytes.len())
+            .header("Upload-Metadata", meta.join(","))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 201, "create: {} {}", r.status(), r.text().await?);
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .unwrap_or_default()
+        };
+        let (location, video) = (header("location"), header("quicktok-video-id"));
+        let mut offset = 0;
+        for part in bytes.chunks(chunk.max(1)) {
+            let r = self
+                .client
+                .patch(self.url(&location))
+                .bearer_auth(token)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", offset)
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(part.to_vec())
+                .send()
+                .await?;
+            anyhow::ensure!(
+                r.status() == 204,
+                "patch at {offset}: {} {}",
+                r.status(),
+                r.text().await?
+            );
+            offset += part.len();
+        }
+        Ok(video)
+    }
+
+    /// Polls `GET /api/v1/videos/{id}` until its status is one of `until` (or `timeout`),
+    /// returning the video JSON.
+    pub async fn wait_for_video(
+        &self,
+        token: &str,
+        video: &str,
+        until: &[&str],
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let r = self.get(&format!("/api/v1/videos/{video}"), Some(token)).await?;
+            let status = r.status();
+            let body: Value = r.json().await?;
+            anyhow::ensure!(status == 200, "GET video {video}: {status} {body}");
+            if until.iter().any(|s| body["status"] == *s) {
+                return Ok(body);
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "video {video} still {} after {timeout:?}: {body}",
+                body["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Writes a test clip with ffmpeg (test setup, not untrusted input): `source` is a lavfi
+/// video graph such as `testsrc2=s=640x360:d=3:r=25`; a sine tone is added when `audio`.
+pub fn make_clip(
+    dir: &std::path::Path,
+    name: &str,
+    source: &str,
+    audio: bool,
+) -> anyhow::Result<std::path::PathBuf> {
+    let path = dir.join(name);
+    let mut cmd = std::process::Command::new("ffmpeg");
+    cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i", source]);
+    if audio {
+        cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-shortest"]);
+    }
+    cmd.args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]);
+    if audio {
+        cmd.args(["-c:a", "aac", "-b:a", "64k"]);
+    }
+    cmd.arg(&path);
+    let out = cmd.output()?;
+    anyhow::ensure!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(path)
 }
 
 impl Drop for AppSandbox {

@@ -37,6 +37,8 @@ pub struct AuthConfig {
     /// Password hashes computed at once; each holds `argon2_memory_kib` of memory, so this
     /// bounds memory under a login flood.
     pub max_concurrent_hashes: u32,
+    /// Usernames allowed to use the moderation and operator endpoints (`/api/v1/admin`).
+    pub admins: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -51,6 +53,7 @@ impl Default for AuthConfig {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             max_concurrent_hashes: 4,
+            admins: Vec::new(),
         }
     }
 }

@@ -11,6 +11,9 @@ use crate::extract::ApiQuery;
 use crate::media::serve_blob;
 use crate::state::AppState;
 
+/// Extensions a media URL may carry after the id.
+const MEDIA_EXTENSIONS: &[&str] = &["mp4", "m4s", "jpg"];
+
 /// The signature part of a media URL.
 #[derive(Debug, Deserialize)]
 pub struct Signature {
@@ -26,6 +29,12 @@ pub async fn media(
     method: Method,
     headers: HeaderMap,
 ) -> Response {
+    // An optional media extension (`123.m4s`) is cosmetic: the blob's own type is served.
+    let id = match id.split_once('.') {
+        Some((id, ext)) if MEDIA_EXTENSIONS.contains(&ext) => id,
+        Some(_) => return ApiError::not_found("no such media").into_response(),
+        None => id.as_str(),
+    };
     let Ok(id) = id.parse::<Id>() else {
         return ApiError::not_found("no such media").into_response();
     };

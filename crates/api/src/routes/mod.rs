@@ -1,9 +1,11 @@
 //! The routers: one file per endpoint group, assembled here.
 
+mod admin;
 mod auth;
 mod health;
 mod me;
 mod media;
+mod playback;
 mod trending;
 mod uploads;
 mod videos;
@@ -33,6 +35,12 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(trending::trending_tag))
         .routes(routes!(views::report_view))
         .routes(routes!(videos::archive, videos::unarchive))
+        .routes(routes!(playback::list))
+        .routes(routes!(playback::get_video))
+        .routes(routes!(playback::play))
+        .routes(routes!(admin::review_queue))
+        .routes(routes!(admin::decide))
+        .routes(routes!(admin::jobs))
         .merge(uploads::router())
         .route("/openapi.json", get(health::openapi_json))
 }
@@ -45,6 +53,7 @@ pub fn probes() -> Router<AppState> {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/media/{id}", get(media::media))
+        .route("/media/v/{id}/{file}", get(playback::manifest))
         .route("/views/top", get(trending::views_top))
 }
 

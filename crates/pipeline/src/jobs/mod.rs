@@ -1,5 +1,5 @@
 //! The pipeline's orchestration: durable jobs that walk a video through the stage chain
-//! (probe -> compliance -> dedup -> tags -> covers -> transcode -> publish) with persisted
+//! (probe -> compliance -> dedup -> tags -> covers -> transcode -> publish -> ladder) with persisted
 //! progress, retries with exponential backoff, dead letters, a human review queue, leases
 //! so a crashed worker's job is resumed (at the stage it was in, never from the start), a
 //! priority order, and bounded concurrency.
@@ -31,12 +31,16 @@ pub enum Stage {
     Dedup,
     Tags,
     Covers,
+    /// The lowest rung, the one a first play needs.
     Transcode,
+    /// The video becomes playable.
     Publish,
+    /// The higher rungs, each joining the manifests as it finishes.
+    Ladder,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 7] = [
+    pub const ALL: [Stage; 8] = [
         Stage::Probe,
         Stage::Compliance,
         Stage::Dedup,
@@ -44,6 +48,7 @@ impl Stage {
         Stage::Covers,
         Stage::Transcode,
         Stage::Publish,
+        Stage::Ladder,
     ];
 
     /// The stage after this one, `None` after publish.
@@ -61,6 +66,7 @@ impl Stage {
             Stage::Covers => "covers",
             Stage::Transcode => "transcode",
             Stage::Publish => "publish",
+            Stage::Ladder => "ladder",
         }
     }
 }
@@ -229,4 +235,10 @@ pub trait JobStore: Send + Sync {
 pub trait Stages: Send + Sync {
     /// Runs `stage` for `job` (idempotently: it may be a re-run after a crash).
     async fn run(&self, stage: Stage, job: &Job) -> StageOutcome;
+
+    /// Called once the runner has durably stored a job that stopped running on its own:
+    /// done, rejected, dead-lettered, or parked for review. The place to reflect the outcome
+    /// elsewhere (the video's status) and to clean up; it may run again for the same outcome
+    /// after a crash, so it must be idempotent too.
+    async fn settled(&self, _job: &Job) {}
 }

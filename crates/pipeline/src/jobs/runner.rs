@@ -189,6 +189,8 @@ impl Runner {
             if !keep_going {
                 if job.status == JobStatus::Queued {
                     self.schedule_wake(job.not_before_ms - now);
+                } else {
+                    self.stages.settled(&job).await;
                 }
                 return;
             }

@@ -310,9 +310,9 @@ pub async fn resolve_review_approve_queues_the_next_stage(store: Arc<dyn JobStor
     let resumed = claim_some(store, NOW + 10).await;
     assert_eq!((resumed.id, resumed.stage), (Id(1), Stage::Dedup));
 
-    in_review(store, 2, Stage::Publish).await;
+    in_review(store, 2, Stage::Ladder).await;
     let done = ok(store.resolve_review(Id(2), true, "", NOW + 20).await, "approve last");
-    assert_eq!((done.stage, done.status), (Stage::Publish, JobStatus::Done));
+    assert_eq!((done.stage, done.status), (Stage::Ladder, JobStatus::Done));
     assert_eq!(get(store, 2).await.status, JobStatus::Done);
 }
 

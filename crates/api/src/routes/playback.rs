@@ -1,0 +1,361 @@
+//! Videos as viewers see them: `GET /api/v1/videos` (newest published), `GET
+//! /api/v1/videos/{id}`, `GET /api/v1/videos/{id}/play` (signed, expiring manifest URLs),
+//! and the manifests themselves under `/media/v/{id}/` (HLS master and rung playlists,
+//! MPEG-DASH MPD), generated per request from the stored renditions so every segment URL
+//! in them is signed and a rung that finished a moment ago is already listed.
+
+use std::path::Path as FsPath;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+use quicktok_core::{ErrorCode, Id};
+use quicktok_media::Rendition;
+use quicktok_meta::{Video, VideoStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, AuthUser, MaybeAuthUser};
+use crate::state::AppState;
+
+/// A video's author.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuthorView {
+    pub id: String,
+    pub username: String,
+}
+
+/// One playable rendition.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RenditionView {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Peak bit rate, bits/s.
+    pub bandwidth: u64,
+    pub codecs: String,
+}
+
+/// Counters shown with a video.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CountsView {
+    pub views: i64,
+    pub likes: i64,
+    pub comments: i64,
+    pub shares: i64,
+}
+
+/// A video.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VideoView {
+    pub id: String,
+    /// `uploading`, `processing`, `published`, `rejected`, `review` or `removed`.
+    pub status: String,
+    /// Why the video was rejected, removed or held for review.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub title: String,
+    pub description: String,
+    pub author: AuthorView,
+    pub duration_ms: Option<i64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    /// Ready renditions, lowest first (more join while the ladder is being encoded).
+    pub renditions: Vec<RenditionView>,
+    pub counts: CountsView,
+    pub tags: Vec<String>,
+    /// A signed URL of the cover image, once covers are chosen.
+    pub cover: Option<String>,
+    pub created_at_ms: i64,
+    pub published_at_ms: Option<i64>,
+}
+
+/// A page of videos.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct VideoPage {
+    pub items: Vec<VideoView>,
+    pub next_cursor: Option<String>,
+}
+
+/// Where to play a video from.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PlayUrls {
+    /// HLS master playlist (root-relative, signed).
+    pub hls: String,
+    /// MPEG-DASH manifest (root-relative, signed).
+    pub dash: String,
+    /// Cover image (root-relative, signed), if chosen.
+    pub cover: Option<String>,
+    /// When these URLs stop working, Unix seconds.
+    pub expires_at: i64,
+}
+
+/// Paging through published videos.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1..=50 (default 20).
+    pub limit: Option<u32>,
+}
+
+/// The signature part of a manifest URL.
+#[derive(Debug, Deserialize)]
+pub struct ManifestSignature {
+    exp: i64,
+    sig: String,
+}
+
+fn no_such_video() -> ApiError {
+    ApiError::not_found("no such video")
+}
+
+fn parse_id(id: &str) -> ApiResult<Id> {
+    id.parse().map_err(|_| no_such_video())
+}
+
+/// Whether `user` may see `video` in a non-public state.
+async fn is_owner_or_admin(
+    state: &AppState,
+    video: &Video,
+    user: Option<AuthUser>,
+) -> ApiResult<bool> {
+    let Some(user) = user else { return Ok(false) };
+    if user.id == video.author_id {
+        return Ok(true);
+    }
+    super::admin::is_admin(state, user).await
+}
+
+/// The video if `user` may see it: published and removed videos are public (a removed one
+/// shows why), the rest only to their author and admins.
+async fn visible_video(state: &AppState, id: &str, user: Option<AuthUser>) -> ApiResult<Video> {
+    let id = parse_id(id)?;
+    let video = state.meta().videos().by_id(id).await?.ok_or_else(no_such_video)?;
+    match video.status {
+        VideoStatus::Published | VideoStatus::Removed => Ok(video),
+        _ if is_owner_or_admin(state, &video, user).await? => Ok(video),
+        _ => Err(no_such_video()),
+    }
+}
+
+/// The stored renditions of `video`, lowest first; rows that do not decode are skipped
+/// (and logged) rather than breaking playback of the others.
+pub(crate) async fn renditions(state: &AppState, video: Id) -> ApiResult<Vec<Rendition>> {
+    let rows = state.meta().renditions().for_video(video).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match serde_json::from_str::<Rendition>(&row.spec_json) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                tracing::error!(%video, rung = %row.name, error = %e, "undecodable rendition");
+                None
+            }
+        })
+        .collect())
+}
+
+pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<VideoView> {
+    let author = state.meta().users().by_id(video.author_id).await?;
+    let renditions = renditions(state, video.id).await?;
+    let show_reason =
+        matches!(video.status, VideoStatus::Rejected | VideoStatus::Removed | VideoStatus::Review);
+    Ok(VideoView {
+        id: video.id.to_string(),
+        status: video.status.as_str().to_owned(),
+        reason: if show_reason { video.reason.clone() } else { None },
+        author: AuthorView {
+            id: video.author_id.to_string(),
+            username: author.map(|u| u.username).unwrap_or_default(),
+        },
+        duration_ms: video.duration_ms,
+        width: video.width,
+        height: video.height,
+        renditions: renditions
+            .iter()
+            .map(|r| RenditionView {
+                name: r.rung.name.clone(),
+                width: r.width,
+                height: r.height,
+                bandwidth: r.bandwidth,
+                codecs: r.codecs.clone(),
+            })
+            .collect(),
+        counts: CountsView { views: video.view_count, likes: 0, comments: 0, shares: 0 },
+        cover: video.cover_blob_id.map(|b| state.media_path(b)),
+        tags: video.tags,
+        title: video.title,
+        description: video.description,
+        created_at_ms: video.created_at_ms,
+        published_at_ms: video.published_at_ms,
+    })
+}
+
+/// Newest published videos.
+#[utoipa::path(get, path = "/videos", tag = "videos", params(ListQuery),
+    responses(
+        (status = 200, description = "Newest first", body = VideoPage),
+        (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<VideoPage>> {
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=50).contains(&limit) {
+        return Err(ApiError::bad_request("limit must be between 1 and 50"));
+    }
+    let before = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(c.parse::<Id>().map_err(|_| ApiError::bad_request("bad cursor"))?),
+    };
+    let videos = state.meta().videos().latest_published(before, limit).await?;
+    let next_cursor =
+        (videos.len() == limit as usize).then(|| videos.last().map(|v| v.id.to_string())).flatten();
+    let mut items = Vec::with_capacity(videos.len());
+    for v in videos {
+        items.push(video_view(&state, v).await?);
+    }
+    Ok(ApiJson(VideoPage { items, next_cursor }))
+}
+
+/// A video. Published and removed videos are public; others only for their author (and
+/// admins), 404 for everyone else.
+#[utoipa::path(get, path = "/videos/{id}", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 200, description = "The video", body = VideoView),
+        (status = 404, description = "No such video (or not visible to you)", body = ErrorBody),
+    ))]
+pub async fn get_video(
+    State(state): State<AppState>,
+    MaybeAuthUser(user): MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<VideoView>> {
+    let video = visible_video(&state, &id, user).await?;
+    Ok(ApiJson(video_view(&state, video).await?))
+}
+
+/// Signed, expiring URLs to play a published video.
+#[utoipa::path(get, path = "/videos/{id}/play", tag = "videos",
+    params(("id" = String, Path, description = "Video id")),
+    responses(
+        (status = 200, description = "Manifest and cover URLs", body = PlayUrls),
+        (status = 404, description = "No such video (or not visible to you)", body = ErrorBody),
+        (status = 409, description = "Not playable yet (still processing, or refused)", body = ErrorBody),
+        (status = 410, description = "The video was removed", body = ErrorBody),
+    ))]
+pub async fn play(
+    State(state): State<AppState>,
+    MaybeAuthUser(user): MaybeAuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<PlayUrls>> {
+    let video = visible_video(&state, &id, user).await?;
+    match video.status {
+        VideoStatus::Published => {}
+        VideoStatus::Removed => {
+            return Err(ApiError::new(
+                StatusCode::GONE,
+                ErrorCode::Gone,
+                format!("the video was removed: {}", video.reason.unwrap_or_default()),
+            ));
+        }
+        other => {
+            return Err(ApiError::conflict(
+                ErrorCode::Conflict,
+                format!("the video is not playable: it is {other}"),
+            ));
+        }
+    }
+    let exp = state.media_expiry();
+    let signer = state.media_signer();
+    Ok(ApiJson(PlayUrls {
+        hls: signer.manifest_path(video.id, "master.m3u8", exp),
+        dash: signer.manifest_path(video.id, "manifest.mpd", exp),
+        cover: video.cover_blob_id.map(|b| signer.path(b, exp)),
+        expires_at: exp,
+    }))
+}
+
+/// The blob id a stored rendition keeps in place of a file path.
+fn blob_of(path: &FsPath) -> Option<Id> {
+    path.to_str()?.parse().ok()
+}
+
+fn manifest_response(body: String, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // Short: a finished rung joins the manifests within seconds of publication.
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=5"));
+    response
+}
+
+/// `GET /media/v/{id}/{file}`: `master.m3u8`, `manifest.mpd` or `<rung>.m3u8`.
+pub async fn manifest(
+    State(state): State<AppState>,
+    Path((id, file)): Path<(String, String)>,
+    ApiQuery(signature): ApiQuery<ManifestSignature>,
+) -> Response {
+    match manifest_inner(&state, &id, &file, &signature).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn manifest_inner(
+    state: &AppState,
+    id: &str,
+    file: &str,
+    signature: &ManifestSignature,
+) -> ApiResult<Response> {
+    let id = parse_id(id)?;
+    let now = state.clock().now_secs();
+    if !state.media_signer().verify_manifest(id, signature.exp, &signature.sig, now) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorCode::Forbidden,
+            "manifest URL is invalid or has expired",
+        ));
+    }
+    let video = state.meta().videos().by_id(id).await?.ok_or_else(no_such_video)?;
+    if video.status != VideoStatus::Published {
+        return Err(ApiError::new(StatusCode::GONE, ErrorCode::Gone, "the video is not available"));
+    }
+    let renditions = renditions(state, id).await?;
+    // The segment URLs share the manifest's expiry: the whole playback session ends together.
+    let exp = signature.exp;
+    let signer = state.media_signer();
+    let url_of = |p: &FsPath| {
+        let Some(blob) = blob_of(p) else { return String::new() };
+        // The init segment is the only blob an `init` path is recorded for.
+        let ext = if renditions.iter().any(|r| r.init == p) { "mp4" } else { "m4s" };
+        signer.path_with_extension(blob, ext, exp)
+    };
+    match file {
+        "master.m3u8" => {
+            let body = quicktok_media::hls_master(&renditions, |r| {
+                signer.manifest_path(id, &format!("{}.m3u8", r.rung.name), exp)
+            });
+            Ok(manifest_response(body, "application/vnd.apple.mpegurl"))
+        }
+        "manifest.mpd" => Ok(manifest_response(
+            quicktok_media::dash_mpd(&renditions, url_of),
+            "application/dash+xml",
+        )),
+        _ => {
+            let rung = file
+                .strip_suffix(".m3u8")
+                .ok_or_else(|| ApiError::not_found("no such manifest"))?;
+            let r = renditions
+                .iter()
+                .find(|r| r.rung.name == rung)
+                .ok_or_else(|| ApiError::not_found("no such rendition"))?;
+            Ok(manifest_response(
+                quicktok_media::hls_media_playlist(r, url_of),
+                "application/vnd.apple.mpegurl",
+            ))
+        }
+    }
+}

@@ -1,0 +1,121 @@
+//! The `video_renditions` table: one row per rung of a video's encoding ladder (`"480p"`,
+//! `"720p_hevc"`...) with what a player or manifest needs to pick it, and the caller's JSON
+//! description of it (segment lists and the like; opaque here). A video's rows go with it
+//! (`ON DELETE CASCADE`).
+
+use quicktok_core::Id;
+
+use crate::error::{MetaError, Result, db, is_foreign_key_violation};
+use crate::store::{MetaStore, with_pool};
+
+/// One rendition of a video.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenditionRow {
+    pub video_id: Id,
+    /// The rung's name, unique per video (`"480p"`, `"720p_hevc"`).
+    pub name: String,
+    /// Frame height in pixels.
+    pub height: i32,
+    /// Bits per second (peak, as a manifest declares it).
+    pub bandwidth: i64,
+    /// The caller's JSON description (segments, codecs...); stored verbatim.
+    pub spec_json: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredRendition {
+    video_id: i64,
+    name: String,
+    height: i32,
+    bandwidth: i64,
+    spec_json: String,
+    created_at_ms: i64,
+}
+
+impl From<StoredRendition> for RenditionRow {
+    fn from(r: StoredRendition) -> RenditionRow {
+        RenditionRow {
+            video_id: Id::from_i64(r.video_id),
+            name: r.name,
+            height: r.height,
+            bandwidth: r.bandwidth,
+            spec_json: r.spec_json,
+            created_at_ms: r.created_at_ms,
+        }
+    }
+}
+
+const PUT: &str = "INSERT INTO video_renditions \
+     (video_id, name, height, bandwidth, spec_json, created_at_ms) \
+     VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (video_id, name) DO UPDATE SET height = excluded.height, \
+     bandwidth = excluded.bandwidth, spec_json = excluded.spec_json, \
+     created_at_ms = excluded.created_at_ms";
+const FOR_VIDEO: &str = "SELECT video_id, name, height, bandwidth, spec_json, created_at_ms \
+     FROM video_renditions WHERE video_id = $1";
+const DELETE_FOR_VIDEO: &str = "DELETE FROM video_renditions WHERE video_id = $1";
+
+/// Repository for the renditions of videos; get one from [`MetaStore::renditions`].
+#[derive(Debug, Clone, Copy)]
+pub struct Renditions<'a> {
+    store: &'a MetaStore,
+}
+
+impl<'a> Renditions<'a> {
+    pub(crate) fn new(store: &'a MetaStore) -> Self {
+        Renditions { store }
+    }
+
+    /// Stores a rendition, replacing the video's rendition of the same name if there is one
+    /// (so a pipeline re-run after a crash overwrites what it wrote before).
+    /// [`MetaError::NotFound`] if there is no such video.
+    pub async fn put(&self, row: &RenditionRow) -> Result<()> {
+        let result = with_pool!(self.store, |pool| {
+            sqlx::query(PUT)
+                .bind(row.video_id.as_i64())
+                .bind(&row.name)
+                .bind(row.height)
+                .bind(row.bandwidth)
+                .bind(&row.spec_json)
+                .bind(row.created_at_ms)
+                .execute(pool)
+                .await
+                .map(drop)
+        });
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if is_foreign_key_violation(&e) => Err(MetaError::NotFound),
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    /// A video's renditions, by height (lowest first), then by name in byte order (empty
+    /// for an unknown video).
+    pub async fn for_video(&self, video_id: Id) -> Result<Vec<RenditionRow>> {
+        let rows = with_pool!(self.store, |pool| {
+            sqlx::query_as::<_, StoredRendition>(FOR_VIDEO)
+                .bind(video_id.as_i64())
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        let mut rows: Vec<RenditionRow> = rows.into_iter().map(RenditionRow::from).collect();
+        // Sorted here rather than in SQL: the backends' text collations differ. A video has
+        // a handful of renditions.
+        rows.sort_unstable_by(|a, b| (a.height, &a.name).cmp(&(b.height, &b.name)));
+        Ok(rows)
+    }
+
+    /// Deletes a video's renditions; returns how many there were.
+    pub async fn delete_for_video(&self, video_id: Id) -> Result<u64> {
+        with_pool!(self.store, |pool| {
+            sqlx::query(DELETE_FOR_VIDEO)
+                .bind(video_id.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db)
+    }
+}

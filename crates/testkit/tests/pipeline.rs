@@ -1,0 +1,213 @@
+//! The upload pipeline end to end over real HTTP: a tus upload becomes a published video
+//! with covers, tags and an HLS + DASH ladder that ffprobe (a real client) reads over HTTP;
+//! duplicates and blocked words are refused; the review queue works.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use quicktok_testkit::{AppSandbox, make_clip};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(180);
+
+/// ffprobe over HTTP: the streams it finds (and it decodes the first frames of each).
+fn ffprobe_streams(url: &str) -> Vec<Value> {
+    if std::env::var("QT_DEBUG_PAUSE").is_ok() {
+        eprintln!("URL {url}");
+        std::thread::sleep(Duration::from_secs(120));
+    }
+    let out = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-of", "json", "-show_streams", "-show_format", url])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe {url}: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["streams"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_to_adaptive_playback() {
+    let app = AppSandbox::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // 540x960 vertical: two rungs would be planned only above 720 short side, so 480p is it.
+    let clip = make_clip(dir.path(), "a.mp4", "testsrc2=s=720x1280:d=4:r=25", true).unwrap();
+    let bytes = std::fs::read(&clip).unwrap();
+    let alice = app.uploader("alice").await.unwrap();
+    let video = app
+        .tus_upload(
+            &alice.token,
+            &bytes,
+            &[
+                ("filename", "a.mp4"),
+                ("title", "夏日海边 #旅行"),
+                ("description", "Morning run #fitness"),
+            ],
+            bytes.len() / 3 + 1,
+        )
+        .await
+        .unwrap();
+    let published =
+        app.wait_for_video(&alice.token, &video, &["published", "rejected"], WAIT).await.unwrap();
+    assert_eq!(published["status"], "published", "{published}");
+    assert_eq!(published["width"], 720);
+    assert_eq!(published["height"], 1280);
+    let tags: Vec<&str> =
+        published["tags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(tags.contains(&"旅行") && tags.contains(&"fitness"), "{tags:?}");
+    assert!(published["cover"].is_string(), "{published}");
+
+    // The ladder finishes after publication: 480p then 720p.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let full = loop {
+        let v: Value =
+            app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
+        if v["renditions"].as_array().unwrap().len() == 2 {
+            break v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "ladder incomplete: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let heights: Vec<u64> = full["renditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["height"].as_u64().unwrap())
+        .collect();
+    assert_eq!(heights, vec![854, 1280]);
+
+    let play: Value =
+        app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
+    let hls = app.url(play["hls"].as_str().unwrap());
+    let dash = app.url(play["dash"].as_str().unwrap());
+    let master = app.client.get(&hls).send().await.unwrap();
+    assert_eq!(master.status(), 200);
+    assert_eq!(master.headers()["content-type"], "application/vnd.apple.mpegurl");
+    let master = master.text().await.unwrap();
+    assert_eq!(master.matches("#EXT-X-STREAM-INF").count(), 2, "{master}");
+    // ffprobe reads both manifests over HTTP: one program per HLS variant, one video stream
+    // per DASH representation, all H.264 with AAC.
+    let streams = ffprobe_streams(&hls);
+    let videos: Vec<&Value> = streams.iter().filter(|s| s["codec_type"] == "video").collect();
+    assert_eq!(videos.len(), 2, "{streams:?}");
+    assert!(videos.iter().all(|s| s["codec_name"] == "h264"));
+    assert!(streams.iter().any(|s| s["codec_name"] == "aac"));
+    let streams = ffprobe_streams(&dash);
+    assert_eq!(streams.iter().filter(|s| s["codec_type"] == "video").count(), 2, "{streams:?}");
+    let cover = app.client.get(app.url(play["cover"].as_str().unwrap())).send().await.unwrap();
+    assert_eq!(cover.status(), 200);
+    assert_eq!(cover.headers()["content-type"], "image/jpeg");
+
+    // A tampered manifest signature is refused.
+    let forged = hls.replace("sig=", "sig=A");
+    assert_eq!(app.client.get(&forged).send().await.unwrap().status(), 403);
+
+    // The same clip again (byte-identical) is refused as a duplicate.
+    let bob = app.uploader("bob").await.unwrap();
+    let copy =
+        app.tus_upload(&bob.token, &bytes, &[("title", "mine now")], bytes.len()).await.unwrap();
+    let refused =
+        app.wait_for_video(&bob.token, &copy, &["published", "rejected"], WAIT).await.unwrap();
+    assert_eq!(refused["status"], "rejected");
+    assert!(refused["reason"].as_str().unwrap().contains("duplicate"), "{refused}");
+    // Others do not see a rejected video; its owner cannot play it.
+    assert_eq!(app.get(&format!("/api/v1/videos/{copy}"), None).await.unwrap().status(), 404);
+    let r = app.get(&format!("/api/v1/videos/{copy}/play"), Some(&bob.token)).await.unwrap();
+    assert_eq!(r.status(), 409);
+
+    let listed: Value =
+        app.get("/api/v1/videos?limit=5", None).await.unwrap().json().await.unwrap();
+    let ids: Vec<&str> =
+        listed["items"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec![video.as_str()]);
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_queue_approve_and_refuse() {
+    let app = AppSandbox::start_with(|c| {
+        c.auth.admins = vec!["mod_jane".into()];
+        c.pipeline.compliance.review_words = vec!["giveaway".into()];
+        c.pipeline.compliance.block_words = vec!["forbiddenword".into()];
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.uploader("alice").await.unwrap();
+    let moderator = app.uploader("mod_jane").await.unwrap();
+
+    let blocked = make_clip(dir.path(), "b.mp4", "testsrc2=s=320x240:d=2:r=25", false).unwrap();
+    let bytes = std::fs::read(&blocked).unwrap();
+    let v = app
+        .tus_upload(&alice.token, &bytes, &[("title", "FORBIDDEN-word here")], 1 << 20)
+        .await
+        .unwrap();
+    let v = app.wait_for_video(&alice.token, &v, &["rejected", "published"], WAIT).await.unwrap();
+    assert_eq!(v["status"], "rejected");
+    assert!(v["reason"].as_str().unwrap().contains("forbiddenword"), "{v}");
+
+    let mut held = Vec::new();
+    for (i, src) in ["mandelbrot=s=320x240:r=25", "life=s=320x240:r=25:mold=10"].iter().enumerate()
+    {
+        let clip =
+            make_clip(dir.path(), &format!("r{i}.mp4"), &format!("{src},trim=duration=2"), false)
+                .unwrap();
+        let bytes = std::fs::read(&clip).unwrap();
+        let id = app
+            .tus_upload(&alice.token, &bytes, &[("title", "Big GIVEAWAY today")], 1 << 20)
+            .await
+            .unwrap();
+        let v = app
+            .wait_for_video(&alice.token, &id, &["review", "rejected", "published"], WAIT)
+            .await
+            .unwrap();
+        assert_eq!(v["status"], "review", "{v}");
+        held.push(id);
+    }
+    // Only admins see the queue.
+    assert_eq!(app.get("/api/v1/admin/review", Some(&alice.token)).await.unwrap().status(), 403);
+    let queue: Value = app
+        .get("/api/v1/admin/review", Some(&moderator.token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = queue["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{queue}");
+    let sheet = items[0]["contact_sheet"].as_str().expect("a contact sheet");
+    assert_eq!(app.client.get(app.url(sheet)).send().await.unwrap().status(), 200);
+
+    let path = format!("/api/v1/admin/review/{}", held[0]);
+    let r = app.post_json(&path, &json!({"approve": true}), Some(&moderator.token)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v =
+        app.wait_for_video(&alice.token, &held[0], &["published", "rejected"], WAIT).await.unwrap();
+    assert_eq!(v["status"], "published", "{v}");
+    // A decided video is no longer waiting.
+    let r = app.post_json(&path, &json!({"approve": false}), Some(&moderator.token)).await.unwrap();
+    assert_eq!(r.status(), 409);
+
+    let path = format!("/api/v1/admin/review/{}", held[1]);
+    let r = app
+        .post_json(&path, &json!({"approve": false, "reason": "spam"}), Some(&moderator.token))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = app
+        .get(&format!("/api/v1/videos/{}", held[1]), Some(&alice.token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("spam")));
+    let dead: Value = app
+        .get("/api/v1/admin/jobs?status=done", Some(&moderator.token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(dead["items"].as_array().unwrap().len(), 1, "{dead}");
+    app.stop().await.unwrap();
+}
