@@ -21,6 +21,12 @@ const FOX: &[u8] = b"The quick brown fox jumps over the lazy dog";
 const FOX_SHA1: &str = "L9ThxnotKPzthJ7hu3bnORuT6xI=";
 const FOX_MD5: &str = "nhB9nTcrtoJr2B01QqQZ1g==";
 
+/// These tests are about the protocol: no pipeline worker races them for the completed
+/// uploads' files and statuses (the pipeline has its own tests).
+fn protocol_only(c: &mut quicktok::Config) {
+    c.server.roles.remove(&quicktok::Role::Worker);
+}
+
 fn metadata(pairs: &[(&str, &str)]) -> String {
     pairs.iter().map(|(k, v)| format!("{k} {}", STANDARD.encode(v))).collect::<Vec<_>>().join(",")
 }
@@ -151,7 +157,12 @@ async fn wait_for_offset(tus: &Tus<'_>, location: &str, want: u64) {
 
 #[tokio::test]
 async fn options_and_tus_resumable() {
-    let app = AppSandbox::start_with(|c| c.uploads.max_size_bytes = 12345).await.unwrap();
+    let app = AppSandbox::start_with(|c| {
+        protocol_only(c);
+        c.uploads.max_size_bytes = 12345;
+    })
+    .await
+    .unwrap();
     // OPTIONS needs neither a token nor Tus-Resumable.
     let r = app.client.request(Method::OPTIONS, app.url("/api/v1/uploads")).send().await.unwrap();
     assert_eq!(r.status(), 204);
@@ -214,7 +225,7 @@ async fn options_and_tus_resumable() {
 
 #[tokio::test]
 async fn create_head_patch_to_completion() {
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let tus = Tus::new(&app, "ana").await;
     let meta = metadata(&[
         ("filename", "cat.mp4"),
@@ -322,7 +333,7 @@ async fn create_head_patch_to_completion() {
 
 #[tokio::test]
 async fn creation_with_upload() {
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let tus = Tus::new(&app, "ana").await;
     let content = data(5_000);
     let r = tus
@@ -396,7 +407,7 @@ async fn creation_with_upload() {
 
 #[tokio::test]
 async fn checksums() {
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let tus = Tus::new(&app, "ana").await;
     let (location, _) = tus.created(FOX.len() as u64 * 3).await;
     let patch = |offset: u64, body: &[u8], checksum: &str| {
@@ -434,7 +445,12 @@ async fn checksums() {
 
 #[tokio::test]
 async fn sizes_past_the_length_and_the_maximum() {
-    let app = AppSandbox::start_with(|c| c.uploads.max_size_bytes = 1000).await.unwrap();
+    let app = AppSandbox::start_with(|c| {
+        protocol_only(c);
+        c.uploads.max_size_bytes = 1000;
+    })
+    .await
+    .unwrap();
     let tus = Tus::new(&app, "ana").await;
     assert_eq!(tus.create(1001, "").await.status(), 413);
     assert_eq!(tus.create(u64::MAX, "").await.status(), 413);
@@ -464,7 +480,12 @@ async fn sizes_past_the_length_and_the_maximum() {
 
 #[tokio::test]
 async fn bad_creation_headers_are_400() {
-    let app = AppSandbox::start_with(|c| c.uploads.max_metadata_bytes = 200).await.unwrap();
+    let app = AppSandbox::start_with(|c| {
+        protocol_only(c);
+        c.uploads.max_metadata_bytes = 200;
+    })
+    .await
+    .unwrap();
     let tus = Tus::new(&app, "ana").await;
     let bad = [
         "title !!!notbase64".to_owned(),
@@ -502,6 +523,7 @@ async fn bad_creation_headers_are_400() {
 #[tokio::test]
 async fn quotas() {
     let app = AppSandbox::start_with(|c| {
+        protocol_only(c);
         c.uploads.max_concurrent_per_user = 2;
         c.uploads.user_quota_bytes = 1000;
     })
@@ -532,7 +554,7 @@ async fn quotas() {
 
 #[tokio::test]
 async fn only_the_owner_sees_an_upload() {
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let ana = Tus::new(&app, "ana").await;
     let bob = Tus::new(&app, "bob").await;
     let (location, video) = ana.created(10).await;
@@ -550,7 +572,7 @@ async fn only_the_owner_sees_an_upload() {
 
 #[tokio::test]
 async fn termination() {
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let tus = Tus::new(&app, "ana").await;
     let (location, video) = tus.created(100).await;
     assert_eq!(tus.patch(&location, 0, &data(50)).await.status(), 204);
@@ -571,6 +593,7 @@ async fn termination() {
 async fn expiration() {
     // A one-second expiry.
     let app = AppSandbox::start_with(|c| {
+        protocol_only(c);
         c.uploads.expiry_hours = 1.0 / 3600.0;
         c.uploads.max_concurrent_per_user = 1;
     })
@@ -600,7 +623,7 @@ async fn expiration() {
     assert_eq!(report.uploads_removed, 0);
 
     // Default expiry (24 h): only a cleanup "a day later" removes it.
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let tus = Tus::new(&app, "ana").await;
     let (location, _) = tus.created(100).await;
     assert_eq!(app.state().cleanup_expired_uploads(now_ms()).await.unwrap().uploads_removed, 0);
@@ -611,7 +634,12 @@ async fn expiration() {
 
 #[tokio::test]
 async fn cut_off_body_keeps_what_arrived_and_the_lock_serialises_writers() {
-    let app = AppSandbox::start_with(|c| c.uploads.lock_wait_ms = 200).await.unwrap();
+    let app = AppSandbox::start_with(|c| {
+        protocol_only(c);
+        c.uploads.lock_wait_ms = 200;
+    })
+    .await
+    .unwrap();
     let tus = Tus::new(&app, "ana").await;
     let content = data(1000);
     let (location, video) = tus.created(1000).await;
@@ -671,7 +699,7 @@ async fn cut_off_body_keeps_what_arrived_and_the_lock_serialises_writers() {
 
 #[tokio::test]
 async fn resumes_across_a_restart() {
-    let app = AppSandbox::start().await.unwrap();
+    let app = AppSandbox::start_with(protocol_only).await.unwrap();
     let tus = Tus::new(&app, "ana").await;
     let token = tus.token.clone();
     let content = data(300_000);
