@@ -271,6 +271,27 @@ impl JobDir {
         Ok(JobDir { dir })
     }
 
+    /// Removes job directories left under `root` by a process that died (kill -9, power
+    /// loss) before it could clean up; call it once at start-up, before any job runs.
+    /// Only this crate's `qt-media-*` directories are touched. Returns how many went.
+    pub fn remove_stale(root: &Path) -> usize {
+        let Ok(entries) = std::fs::read_dir(root) else { return 0 };
+        let mut removed = 0;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let ours = name.to_str().is_some_and(|n| n.starts_with("qt-media-"));
+            if ours && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                match std::fs::remove_dir_all(entry.path()) {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(dir = %entry.path().display(), error = %e, "cannot remove a stale job dir")
+                    }
+                }
+            }
+        }
+        removed
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         self.dir.path()
@@ -349,5 +370,24 @@ impl JobDir {
 
     fn canonical_root(&self) -> Result<PathBuf> {
         self.path().canonicalize().map_err(|e| MediaError::io("resolving job directory", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remove_stale_takes_only_job_dirs() {
+        let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let cfg = MediaConfig { work_root: Some(root.path().to_owned()), ..MediaConfig::default() };
+        let left = JobDir::new(&cfg).unwrap_or_else(|e| panic!("{e}")).keep();
+        std::fs::write(left.join("half-written.m4s"), b"x").unwrap_or_else(|e| panic!("{e}"));
+        let other = root.path().join("not-ours");
+        std::fs::create_dir(&other).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(JobDir::remove_stale(root.path()), 1);
+        assert!(!left.exists());
+        assert!(other.exists(), "foreign directories are left alone");
+        assert_eq!(JobDir::remove_stale(&root.path().join("missing")), 0);
     }
 }

@@ -80,6 +80,12 @@ impl App {
             if media.work_root.is_none() {
                 media.work_root = Some(data_dir.join("work").join("jobs"));
             }
+            if let Some(root) = &media.work_root {
+                let removed = quicktok_media::JobDir::remove_stale(root);
+                if removed > 0 {
+                    tracing::info!(removed, "removed job dirs left by an earlier crash");
+                }
+            }
             let stages = MediaStages::new(StageDeps {
                 meta: meta.clone(),
                 blobs: blobs.store(),
