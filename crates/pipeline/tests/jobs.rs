@@ -29,6 +29,8 @@ struct Script {
     outcomes: Mutex<HashMap<(Id, Stage), VecDeque<StageOutcome>>>,
     runs: Mutex<Vec<(Id, Stage, i64)>>,
     hang: Mutex<HashSet<(Id, Stage)>>,
+    /// Jobs the runner reported as settled, with the status it stored.
+    settled: Mutex<Vec<(Id, JobStatus)>>,
     stage_ms: u64,
     running: AtomicUsize,
     max_running: AtomicUsize,
@@ -38,6 +40,9 @@ struct Script {
 impl Script {
     fn push(&self, id: u64, stage: Stage, outcome: StageOutcome) {
         self.outcomes.lock().unwrap().entry((Id(id), stage)).or_default().push_back(outcome);
+    }
+    fn settled_of(&self, id: u64) -> Vec<JobStatus> {
+        self.settled.lock().unwrap().iter().filter(|r| r.0 == Id(id)).map(|r| r.1).collect()
     }
     fn runs_of(&self, id: u64) -> Vec<Stage> {
         self.runs.lock().unwrap().iter().filter(|r| r.0 == Id(id)).map(|r| r.1).collect()
@@ -63,6 +68,10 @@ impl Stages for Script {
             state.insert(stage.as_str().to_owned(), serde_json::json!(true));
             StageOutcome::Next(state)
         })
+    }
+
+    async fn settled(&self, job: &Job) {
+        self.settled.lock().unwrap().push((job.id, job.status));
     }
 }
 
@@ -128,6 +137,7 @@ async fn every_stage_runs_in_order_and_state_accumulates() {
     assert_eq!(h.script.runs_of(7), Stage::ALL.to_vec());
     assert_eq!(job.state.len(), Stage::ALL.len());
     assert_eq!(job.attempts, 0);
+    assert_eq!(h.script.settled_of(7), vec![JobStatus::Done], "settled once, when done");
     stop.cancel();
     task.await.unwrap();
 }
@@ -161,6 +171,9 @@ async fn retries_back_off_then_succeed_or_dead_letter() {
     assert_eq!(dead.stage, Stage::Covers);
     assert!(dead.reason.unwrap().contains("covers failed 3 times; last error: disk full"));
     assert!(!h.script.runs_of(2).contains(&Stage::Transcode));
+    // Retries are not outcomes; the dead letter is.
+    assert_eq!(h.script.settled_of(1), vec![JobStatus::Done]);
+    assert_eq!(h.script.settled_of(2), vec![JobStatus::Dead]);
     stop.cancel();
     task.await.unwrap();
 }
@@ -189,6 +202,11 @@ async fn reject_ends_and_review_waits_for_a_moderator() {
     let refused = h.wait_status(3, JobStatus::Rejected).await;
     assert_eq!(refused.reason.as_deref(), Some("moderator: spam"));
     assert!(h.store.resolve_review(Id(3), true, "", 0).await.is_err());
+    assert_eq!(h.script.settled_of(1), vec![JobStatus::Rejected]);
+    // Parked for review, then done after approval; a moderator's refusal is recorded by
+    // whoever decided (the runner never sees job 3 again).
+    assert_eq!(h.script.settled_of(2), vec![JobStatus::Review, JobStatus::Done]);
+    assert_eq!(h.script.settled_of(3), vec![JobStatus::Review]);
     stop.cancel();
     task.await.unwrap();
 }
