@@ -91,6 +91,8 @@ const PAGE_AFTER: &str = "SELECT video_id, content_hash, frame_hashes, created_a
 const BY_CONTENT_HASH: &str =
     "SELECT video_id FROM video_fingerprints WHERE content_hash = $1 ORDER BY video_id";
 const DELETE: &str = "DELETE FROM video_fingerprints WHERE video_id = $1";
+const GET: &str = "SELECT video_id, content_hash, frame_hashes, created_at_ms \
+     FROM video_fingerprints WHERE video_id = $1";
 
 /// Repository for video fingerprints; get one from [`MetaStore::fingerprints`].
 #[derive(Debug, Clone, Copy)]
@@ -153,6 +155,18 @@ impl<'a> Fingerprints<'a> {
         })
         .map_err(db)?;
         Ok(ids.into_iter().map(Id::from_i64).collect())
+    }
+
+    /// A video's fingerprint, `None` if it has none (never checked, or refused since).
+    pub async fn get(&self, video_id: Id) -> Result<Option<Fingerprint>> {
+        let row = with_pool!(self.store, |pool| {
+            sqlx::query_as::<_, FingerprintRow>(GET)
+                .bind(video_id.as_i64())
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db)?;
+        row.map(FingerprintRow::into_fingerprint).transpose()
     }
 
     /// Deletes a video's fingerprint; whether it had one.

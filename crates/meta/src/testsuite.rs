@@ -1528,7 +1528,9 @@ pub async fn fingerprints_by_content_hash_delete_and_cascade(db: &TestDb) {
     assert_eq!(by_hash(1).await, [Id(10), Id(13)]);
     assert_eq!(by_hash(2).await, [Id(11), Id(12)]);
 
+    assert_eq!(fps.get(Id(13)).await.unwrap().map(|f| f.video_id), Some(Id(13)));
     assert!(fps.delete(Id(13)).await.unwrap());
+    assert_eq!(fps.get(Id(13)).await.unwrap(), None);
     assert!(!fps.delete(Id(13)).await.unwrap());
     assert!(!fps.delete(Id(99)).await.unwrap());
     assert_eq!(by_hash(1).await, [Id(10)]);

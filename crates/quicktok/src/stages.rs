@@ -376,10 +376,23 @@ impl MediaStages {
         self.load_fingerprints(&mut dedup).await?;
         // A re-run must not find the video's own fingerprint from an interrupted first run.
         dedup.index.remove(job.id);
-        let verdict = dedup
-            .index
-            .check(&hash, &frames)
-            .map_err(|e| Failure::Transient(format!("duplicate check: {e}")))?;
+        // Another node may have refused (or someone deleted) the matched video since it was
+        // indexed: such a match is dropped and the check repeated.
+        let verdict = loop {
+            let verdict = dedup
+                .index
+                .check(&hash, &frames)
+                .map_err(|e| Failure::Transient(format!("duplicate check: {e}")))?;
+            let of = match &verdict {
+                DedupVerdict::Unique => break verdict,
+                DedupVerdict::Exact(of) | DedupVerdict::Near { of, .. } => *of,
+            };
+            let still_there = self.d.meta.fingerprints().get(of).await?.is_some();
+            if still_there {
+                break verdict;
+            }
+            dedup.index.remove(of);
+        };
         let (action, what) = match &verdict {
             DedupVerdict::Unique => (DuplicateAction::Allow, String::new()),
             DedupVerdict::Exact(of) => {

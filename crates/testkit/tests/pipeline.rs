@@ -201,6 +201,13 @@ async fn review_queue_approve_and_refuse() {
         .await
         .unwrap();
     assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("spam")));
+    // The refused clip, fixed and uploaded again, is not called a duplicate of itself: the
+    // worker's index still holds the refused video, the store no longer does.
+    let again = std::fs::read(dir.path().join("r1.mp4")).unwrap();
+    let id =
+        app.tus_upload(&alice.token, &again, &[("title", "Clean title")], 1 << 20).await.unwrap();
+    let v = app.wait_for_video(&alice.token, &id, &["published", "rejected"], WAIT).await.unwrap();
+    assert_eq!(v["status"], "published", "{v}");
     let dead: Value = app
         .get("/api/v1/admin/jobs?status=done", Some(&moderator.token))
         .await
@@ -208,6 +215,6 @@ async fn review_queue_approve_and_refuse() {
         .json()
         .await
         .unwrap();
-    assert_eq!(dead["items"].as_array().unwrap().len(), 1, "{dead}");
+    assert_eq!(dead["items"].as_array().unwrap().len(), 2, "{dead}");
     app.stop().await.unwrap();
 }
