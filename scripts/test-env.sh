@@ -11,3 +11,8 @@ fi
 if [ -z "${QUICKTOK_TEST_NATS_URL:-}" ] && port_open 4222; then
   echo "export QUICKTOK_TEST_NATS_URL=nats://127.0.0.1:4222"
 fi
+# The virtualenv scripts/deps.sh test makes, when it has the tus client (tuspy).
+test_python=$(cd "$(dirname "$0")/.." && pwd)/.venv-test/bin/python
+if [ -z "${QUICKTOK_TEST_PYTHON:-}" ] && "$test_python" -c 'import tusclient' >/dev/null 2>&1; then
+  printf 'export QUICKTOK_TEST_PYTHON=%q\n' "$test_python"
+fi
