@@ -24,6 +24,7 @@ mod manifest;
 mod phash;
 mod probe;
 mod runner;
+pub mod synth;
 mod transcode;
 
 pub use config::MediaConfig;
@@ -34,11 +35,14 @@ pub use covers::{
 pub use error::{MediaError, RejectReason, Rejection, Result};
 pub use hash::{ContentHash, sha256_file};
 pub use ladder::{Rung, STANDARD_RUNGS, VideoCodec, plan_ladder};
-pub use manifest::{dash_mpd, hls_master, hls_media_playlist};
+pub use manifest::{dash_mpd, hls_master, hls_media_playlist, is_audio_track};
 pub use phash::{clip_distance, dhash_9x8, frame_hashes, hamming};
 pub use probe::{ALLOWED_FORMATS, ALLOWED_VIDEO_CODECS, ProbeInfo, probe};
 pub use runner::JobDir;
-pub use transcode::{INIT_NAME, Rendition, Segment, transcode_rung};
+pub use synth::{DemoClip, Pattern, synthesize};
+pub use transcode::{
+    AUDIO_CODECS, AUDIO_RENDITION, INIT_NAME, Rendition, Segment, transcode_audio, transcode_rung,
+};
 
 /// The ladder for a probed source under `cfg` (H.265 rungs when `cfg.hevc_enabled`).
 pub fn plan_ladder_for(info: &ProbeInfo, cfg: &MediaConfig) -> Vec<Rung> {

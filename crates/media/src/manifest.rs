@@ -41,20 +41,44 @@ pub fn hls_media_playlist(r: &Rendition, url_of: impl Fn(&Path) -> String) -> St
     s
 }
 
-/// HLS master playlist listing `renditions` in the given order (put the lowest rung
-/// first: players start with the first variant).
+/// Whether `r` is the audio track (see [`crate::transcode_audio`]) rather than a video rung.
+pub fn is_audio_track(r: &Rendition) -> bool {
+    r.width == 0 && r.height == 0 && r.has_audio
+}
+
+/// HLS master playlist listing the video `renditions` in the given order (put the lowest
+/// rung first: players start with the first variant). An audio track among them becomes
+/// the `EXT-X-MEDIA` audio group every variant plays with.
 pub fn hls_master(
     renditions: &[Rendition],
     url_of_playlist: impl Fn(&Rendition) -> String,
 ) -> String {
     let mut s = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for r in renditions {
+    let audio = renditions.iter().find(|r| is_audio_track(r));
+    if let Some(a) = audio {
+        let _ = writeln!(
+            s,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"default\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"2\",URI=\"{}\"",
+            quoted_safe(&url_of_playlist(a))
+        );
+    }
+    for r in renditions.iter().filter(|r| !is_audio_track(r)) {
+        // A variant's bandwidth counts everything a player downloads to play it.
+        let (peak, average, codecs, group) = match audio {
+            Some(a) => (
+                r.bandwidth + a.bandwidth,
+                r.average_bandwidth + a.average_bandwidth,
+                format!("{},{}", r.codecs, a.codecs),
+                ",AUDIO=\"audio\"",
+            ),
+            None => (r.bandwidth, r.average_bandwidth, r.codecs.clone(), ""),
+        };
         let _ = write!(
             s,
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},FRAME-RATE={:.3}\n{}\n",
-            r.bandwidth.max(1),
-            r.average_bandwidth.max(1),
-            r.codecs,
+            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},CODECS=\"{}\",RESOLUTION={}x{},FRAME-RATE={:.3}{group}\n{}\n",
+            peak.max(1),
+            average.max(1),
+            codecs,
             r.width,
             r.height,
             r.fps,
@@ -100,48 +124,65 @@ pub fn dash_mpd(renditions: &[Rendition], url_of: impl Fn(&Path) -> String) -> S
         secs(min_buffer)
     );
     for (set_id, codec) in [VideoCodec::H264, VideoCodec::H265].into_iter().enumerate() {
-        let reps: Vec<&Rendition> = renditions.iter().filter(|r| r.rung.codec == codec).collect();
+        let reps: Vec<&Rendition> =
+            renditions.iter().filter(|r| r.rung.codec == codec && !is_audio_track(r)).collect();
         if reps.is_empty() {
             continue;
         }
         let _ = writeln!(
             s,
-            "    <AdaptationSet id=\"{set_id}\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
+            "    <AdaptationSet id=\"{set_id}\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">"
         );
         for r in reps {
-            let _ = write!(
+            let _ = writeln!(
                 s,
-                "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{}\" height=\"{}\" frameRate=\"{}\" sar=\"1:1\">\n\
-                 \x20       <SegmentList timescale=\"1000\">\n\
-                 \x20         <Initialization sourceURL=\"{}\"/>\n\
-                 \x20         <SegmentTimeline>\n",
+                "      <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" width=\"{}\" height=\"{}\" frameRate=\"{}\" sar=\"1:1\">",
                 xml_escape(&r.rung.name),
                 r.bandwidth.max(1),
                 xml_escape(&r.codecs),
                 r.width,
                 r.height,
                 fps_attr(r.fps),
-                xml_escape(&url_of(&r.init)),
             );
-            let mut t = 0u64;
-            for seg in &r.segments {
-                let _ = writeln!(s, "            <S t=\"{t}\" d=\"{}\"/>", seg.duration_ms);
-                t += seg.duration_ms;
-            }
-            s.push_str("          </SegmentTimeline>\n");
-            for seg in &r.segments {
-                let _ = writeln!(
-                    s,
-                    "          <SegmentURL media=\"{}\"/>",
-                    xml_escape(&url_of(&seg.path))
-                );
-            }
-            s.push_str("        </SegmentList>\n      </Representation>\n");
+            segment_list(&mut s, r, &url_of);
+            s.push_str("      </Representation>\n");
         }
         s.push_str("    </AdaptationSet>\n");
     }
+    if let Some(a) = renditions.iter().find(|r| is_audio_track(r)) {
+        let _ = writeln!(
+            s,
+            "    <AdaptationSet id=\"2\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"und\" segmentAlignment=\"true\" startWithSAP=\"1\">\n\
+             \x20     <Representation id=\"{}\" bandwidth=\"{}\" codecs=\"{}\" audioSamplingRate=\"48000\">\n\
+             \x20       <AudioChannelConfiguration schemeIdUri=\"urn:mpeg:dash:23003:3:audio_channel_configuration:2011\" value=\"2\"/>",
+            xml_escape(&a.rung.name),
+            a.bandwidth.max(1),
+            xml_escape(&a.codecs),
+        );
+        segment_list(&mut s, a, &url_of);
+        s.push_str("      </Representation>\n    </AdaptationSet>\n");
+    }
     s.push_str("  </Period>\n</MPD>\n");
     s
+}
+
+/// A representation's `SegmentList`: the init segment, the exact timeline, the URLs.
+fn segment_list(s: &mut String, r: &Rendition, url_of: &impl Fn(&Path) -> String) {
+    let _ = writeln!(
+        s,
+        "        <SegmentList timescale=\"1000\">\n          <Initialization sourceURL=\"{}\"/>\n          <SegmentTimeline>",
+        xml_escape(&url_of(&r.init))
+    );
+    let mut t = 0u64;
+    for seg in &r.segments {
+        let _ = writeln!(s, "            <S t=\"{t}\" d=\"{}\"/>", seg.duration_ms);
+        t += seg.duration_ms;
+    }
+    s.push_str("          </SegmentTimeline>\n");
+    for seg in &r.segments {
+        let _ = writeln!(s, "          <SegmentURL media=\"{}\"/>", xml_escape(&url_of(&seg.path)));
+    }
+    s.push_str("        </SegmentList>\n");
 }
 
 /// DASH `@frameRate`: an integer, or `num/1001` for the NTSC family.
@@ -207,6 +248,41 @@ mod tests {
         let p = hls_media_playlist(&rendition("480p", true), |_| "a\n#EXT-X-ENDLIST\"".into());
         assert_eq!(p.lines().filter(|l| l.starts_with("#EXT-X-ENDLIST")).count(), 1);
         assert!(!p.contains("\"\"") && p.contains("%22"));
+    }
+
+    fn audio_track() -> Rendition {
+        let mut a = rendition("audio", true);
+        a.rung.width = 0;
+        a.rung.height = 0;
+        a.width = 0;
+        a.height = 0;
+        a.codecs = "mp4a.40.2".into();
+        a.bandwidth = 100_000;
+        a.average_bandwidth = 96_000;
+        a
+    }
+
+    #[test]
+    fn audio_is_its_own_group_and_adaptation_set() {
+        let set = [rendition("480p", false), audio_track()];
+        let m = hls_master(&set, |r| format!("{}.m3u8", r.rung.name));
+        assert!(m.contains("#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\""));
+        assert!(m.contains("URI=\"audio.m3u8\""));
+        assert_eq!(m.matches("#EXT-X-STREAM-INF").count(), 1, "{m}");
+        assert!(m.contains(
+            "BANDWIDTH=700000,AVERAGE-BANDWIDTH=596000,CODECS=\"avc1.64001e,mp4a.40.2\""
+        ));
+        assert!(m.contains(",AUDIO=\"audio\"\n480p.m3u8\n"));
+        let mpd = dash_mpd(&set, |p| p.display().to_string());
+        assert_eq!(mpd.matches("<AdaptationSet").count(), 2, "{mpd}");
+        assert!(mpd.contains("mimeType=\"audio/mp4\""));
+        assert!(
+            mpd.contains("<Representation id=\"audio\" bandwidth=\"100000\" codecs=\"mp4a.40.2\"")
+        );
+        assert!(
+            mpd.contains("<Representation id=\"480p\" bandwidth=\"600000\" codecs=\"avc1.64001e\"")
+        );
+        assert!(mpd.contains("/j/audio/seg_00001.m4s"));
     }
 
     #[test]

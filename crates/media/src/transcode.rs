@@ -132,22 +132,114 @@ pub async fn transcode_rung(
         "-threads".into(),
         threads,
     ]));
-    if info.has_audio {
-        a.extend(runner::args([
-            "-map".to_owned(),
-            "0:a:0".into(),
-            "-c:a".into(),
-            "aac".into(),
-            "-b:a".into(),
-            format!("{}k", cfg.audio_kbps),
-            "-ac".into(),
-            "2".into(),
-            "-ar".into(),
-            "48000".into(),
-        ]));
-    } else {
-        a.push("-an".into());
+    // Audio is its own track (see `transcode_audio`): DASH players and ffmpeg's DASH
+    // reader expect one media type per representation.
+    a.push("-an".into());
+    let segments = package(cfg, job, a, &dir, seg_s).await?;
+    let init = dir.join(INIT_NAME);
+    let init_bytes = std::fs::read(&init).map_err(|e| MediaError::io("reading init segment", e))?;
+    let codecs = codec_string(&init_bytes, rung.codec)?;
+
+    let bandwidth =
+        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
+    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
+    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_bytes.len() as u64;
+    Ok(Rendition {
+        rung: rung.clone(),
+        dir,
+        init,
+        segments,
+        bandwidth,
+        average_bandwidth: bits_per_second(total, duration_ms),
+        codecs,
+        width: rung.width,
+        height: rung.height,
+        fps,
+        has_audio: false,
+        duration_ms,
+    })
+}
+
+/// The name of the audio track's rendition (and its directory).
+pub const AUDIO_RENDITION: &str = "audio";
+/// RFC 6381 codecs of the audio track: AAC-LC.
+pub const AUDIO_CODECS: &str = "mp4a.40.2";
+
+/// Encodes the source's first audio stream to AAC as a CMAF track of its own, on the same
+/// segment grid as the video rungs, under `job/out/audio/`. `None` for a silent source.
+/// The result is a [`Rendition`] with zero width and height whose rung is named
+/// [`AUDIO_RENDITION`]; every video rung plays with it.
+pub async fn transcode_audio(
+    cfg: &MediaConfig,
+    job: &JobDir,
+    input: &Path,
+    info: &ProbeInfo,
+) -> Result<Option<Rendition>> {
+    if !info.has_audio {
+        return Ok(None);
     }
+    let input = job.import(input)?;
+    let dir = job.output_dir(AUDIO_RENDITION)?;
+    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
+    let mut a: Vec<OsString> = runner::args(["-filter_threads", "1"]);
+    a.extend(runner::input_args(&info.format, &input, 1));
+    a.extend(runner::args([
+        "-map".to_owned(),
+        "0:a:0".into(),
+        "-map_metadata".into(),
+        "-1".into(),
+        "-map_chapters".into(),
+        "-1".into(),
+        "-vn".into(),
+        "-c:a".into(),
+        "aac".into(),
+        "-b:a".into(),
+        format!("{}k", cfg.audio_kbps),
+        "-ac".into(),
+        "2".into(),
+        "-ar".into(),
+        "48000".into(),
+    ]));
+    let segments = package(cfg, job, a, &dir, seg_s).await?;
+    let init = dir.join(INIT_NAME);
+    let init_len =
+        std::fs::metadata(&init).map_err(|e| MediaError::io("reading init segment", e))?.len();
+    let bandwidth =
+        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
+    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
+    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_len;
+    Ok(Some(Rendition {
+        rung: Rung {
+            name: AUDIO_RENDITION.to_owned(),
+            codec: VideoCodec::H264,
+            width: 0,
+            height: 0,
+            video_kbps: 0,
+            max_kbps: 0,
+        },
+        dir,
+        init,
+        segments,
+        bandwidth,
+        average_bandwidth: bits_per_second(total, duration_ms),
+        codecs: AUDIO_CODECS.to_owned(),
+        width: 0,
+        height: 0,
+        fps: 0.0,
+        has_audio: true,
+        duration_ms,
+    }))
+}
+
+/// Runs ffmpeg with `args` (inputs and encoders) plus the CMAF packaging options into
+/// `dir`, and returns the segments it wrote, with durations from its playlist.
+async fn package(
+    cfg: &MediaConfig,
+    job: &JobDir,
+    mut a: Vec<OsString>,
+    dir: &Path,
+    seg_s: f64,
+) -> Result<Vec<Segment>> {
     a.extend(runner::args([
         "-sn",
         "-dn",
@@ -189,29 +281,7 @@ pub async fn transcode_rung(
     if segments.is_empty() {
         return Err(MediaError::BadOutput("ffmpeg produced no segments".into()));
     }
-    let init = dir.join(INIT_NAME);
-    let init_bytes = std::fs::read(&init).map_err(|e| MediaError::io("reading init segment", e))?;
-    let video_codec = codec_string(&init_bytes, rung.codec)?;
-    let codecs = if info.has_audio { format!("{video_codec},mp4a.40.2") } else { video_codec };
-
-    let bandwidth =
-        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
-    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
-    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_bytes.len() as u64;
-    Ok(Rendition {
-        rung: rung.clone(),
-        dir,
-        init,
-        segments,
-        bandwidth,
-        average_bandwidth: bits_per_second(total, duration_ms),
-        codecs,
-        width: rung.width,
-        height: rung.height,
-        fps,
-        has_audio: info.has_audio,
-        duration_ms,
-    })
+    Ok(segments)
 }
 
 fn bits_per_second(bytes: u64, ms: u64) -> u64 {

@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{clip, config, ffmpeg, ffprobe};
 use quicktok_media::{
     JobDir, MediaConfig, Rendition, VideoCodec, dash_mpd, hls_master, hls_media_playlist,
-    plan_ladder, plan_ladder_for, probe, transcode_rung,
+    plan_ladder, plan_ladder_for, probe, transcode_audio, transcode_rung,
 };
 
 fn path_url(p: &Path) -> String {
@@ -66,7 +66,9 @@ async fn vertical_1080p_ladder_with_audio_plays_via_hls_and_dash() {
             r.segments
         );
         // ultrafast (the test preset) yields constrained baseline; production presets give High.
-        assert!(r.codecs.starts_with("avc1.") && r.codecs.ends_with(",mp4a.40.2"), "{}", r.codecs);
+        // Video only: audio is a track of its own (below).
+        assert!(r.codecs.starts_with("avc1.") && !r.codecs.contains(','), "{}", r.codecs);
+        assert!(!r.has_audio);
         assert!(r.bandwidth >= r.average_bandwidth / 2 && r.bandwidth > 0);
         std::fs::write(r.dir.join("index.m3u8"), hls_media_playlist(&r, path_url)).unwrap();
         renditions.push(r);
@@ -94,8 +96,16 @@ async fn vertical_1080p_ladder_with_audio_plays_via_hls_and_dash() {
             r.dir.join("index.m3u8").to_str().unwrap(),
         ]);
         assert!(json.contains(&format!("video,{},{}", r.width, r.height)), "{json}");
-        assert!(json.contains("audio"), "{json}");
+        assert!(!json.contains("audio"), "{json}");
     }
+    let audio = transcode_audio(&cfg, &job, &src, &info).await.unwrap().expect("an audio track");
+    assert!(quicktok_media::is_audio_track(&audio));
+    assert_eq!(audio.codecs, "mp4a.40.2");
+    // AAC frames (1024 samples) do not end exactly on the grid: a tiny tail segment is fine.
+    assert!((audio.duration_ms as i64 - 2000).abs() <= 100, "{:?}", audio.segments);
+    assert!((2..=3).contains(&audio.segments.len()), "{:?}", audio.segments);
+    std::fs::write(audio.dir.join("index.m3u8"), hls_media_playlist(&audio, path_url)).unwrap();
+    renditions.push(audio);
     let master = job.path().join("master.m3u8");
     std::fs::write(&master, hls_master(&renditions, |r| path_url(&r.dir.join("index.m3u8"))))
         .unwrap();
@@ -123,6 +133,23 @@ async fn vertical_1080p_ladder_with_audio_plays_via_hls_and_dash() {
         mpd.to_str().unwrap(),
     ]);
     assert!(streams.contains("video,1080,1920"), "dash: {streams}");
+    assert!(streams.contains("audio"), "dash: {streams}");
+    // Every stream decodes through both manifests (a muxed Representation would feed audio
+    // packets to the video decoder here).
+    for manifest in [&master, &mpd] {
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-protocol_whitelist", "file", "-i"])
+            .arg(manifest)
+            .args(["-map", "0", "-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{}: {}",
+            manifest.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 }
 
 #[tokio::test]

@@ -503,13 +503,14 @@ impl MediaStages {
         Ok(StageOutcome::Next(out))
     }
 
-    /// The lowest rung: what a first play needs.
+    /// The audio track and the lowest rung: what a first play needs.
     async fn transcode(&self, job: &Job) -> StageResult {
         let info: ProbeInfo = from_state(job, keys::PROBE)?;
         let ladder = quicktok_media::plan_ladder_for(&info, &self.d.media);
         let Some(first) = ladder.first() else {
             return Err(Failure::Input("no rendition can be made from this video".into()));
         };
+        self.encode_audio(job, &info).await?;
         self.encode_rung(job, &info, first).await?;
         Ok(StageOutcome::Next(entry(keys::FIRST_RUNG, &first.name)?))
     }
@@ -557,6 +558,18 @@ impl MediaStages {
         Ok(StageOutcome::Next(Map::new()))
     }
 
+    /// Encodes the audio track (silent sources have none) and stores it like a rung.
+    async fn encode_audio(&self, job: &Job, info: &ProbeInfo) -> Result<(), Failure> {
+        let source = self.source(job).await?;
+        let dir = quicktok_media::JobDir::new(&self.d.media)?;
+        let Some(audio) =
+            quicktok_media::transcode_audio(&self.d.media, &dir, &source, info).await?
+        else {
+            return Ok(());
+        };
+        self.save_rendition(job.id, audio).await
+    }
+
     /// Encodes one rung, stores its init and media segments as blobs and its description
     /// as a rendition row: from then on the manifests list it.
     async fn encode_rung(&self, job: &Job, info: &ProbeInfo, rung: &Rung) -> Result<(), Failure> {
@@ -565,21 +578,29 @@ impl MediaStages {
         let started = std::time::Instant::now();
         let rendition =
             quicktok_media::transcode_rung(&self.d.media, &dir, &source, info, rung).await?;
-        let kind = rendition_kind(&rung.name);
-        self.drop_blobs(job.id, &kind).await?;
-        let stored = self.store_rendition(job.id, &kind, rendition).await?;
+        self.save_rendition(job.id, rendition).await?;
+        tracing::info!(video = %job.id, rung = %rung.name, elapsed_ms = started.elapsed().as_millis() as u64, "rendition ready");
+        Ok(())
+    }
+
+    /// Stores a finished rendition's files as blobs (replacing an earlier run's) and its
+    /// description as a rendition row: from then on the manifests list it.
+    async fn save_rendition(&self, video: Id, rendition: Rendition) -> Result<(), Failure> {
+        let name = rendition.rung.name.clone();
+        let kind = rendition_kind(&name);
+        self.drop_blobs(video, &kind).await?;
+        let stored = self.store_rendition(video, &kind, rendition).await?;
         let spec = serde_json::to_string(&stored)
             .map_err(|e| Failure::Transient(format!("encoding rendition: {e}")))?;
         let row = RenditionRow {
-            video_id: job.id,
-            name: rung.name.clone(),
+            video_id: video,
+            name,
             height: i32::try_from(stored.height).unwrap_or(i32::MAX),
             bandwidth: i64::try_from(stored.bandwidth).unwrap_or(i64::MAX),
             spec_json: spec,
             created_at_ms: self.now(),
         };
         self.d.meta.renditions().put(&row).await?;
-        tracing::info!(video = %job.id, rung = %rung.name, elapsed_ms = started.elapsed().as_millis() as u64, "rendition ready");
         Ok(())
     }
 

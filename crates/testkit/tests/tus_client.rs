@@ -231,13 +231,10 @@ async fn tuspy_upload_publishes_and_ffmpeg_decodes_every_rendition() {
     app.stop().await.unwrap();
 }
 
-/// The same through the DASH manifest. Fails today: each Representation is a muxed
-/// audio+video CMAF stream, and DASH clients expect one media component per Representation
-/// (ffmpeg's DASH demuxer gives every packet of a Representation one stream index, so the
-/// audio packets reach the H.264 decoder; dash.js refuses muxed Representations). Run it
-/// with `cargo nextest run --run-ignored all` once audio has an AdaptationSet of its own.
+/// The same through the DASH manifest: the audio track is an AdaptationSet of its own
+/// (DASH clients expect one media component per Representation; a muxed one sends audio
+/// packets to the video decoder).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known bug: DASH Representations mux audio and video, which DASH clients cannot demux"]
 async fn dash_manifest_decodes_every_rendition() {
     let Some(Published { app, dash, .. }) = publish_with_tuspy().await else { return };
     assert_decodes_every_rendition(&dash).await;

@@ -60,7 +60,8 @@ pub struct VideoView {
     pub duration_ms: Option<i64>,
     pub width: Option<i32>,
     pub height: Option<i32>,
-    /// Ready renditions, lowest first (more join while the ladder is being encoded).
+    /// Ready video renditions, lowest first (more join while the ladder is being encoded);
+    /// the audio track, when there is one, plays with every one of them.
     pub renditions: Vec<RenditionView>,
     pub counts: CountsView,
     pub tags: Vec<String>,
@@ -174,6 +175,7 @@ pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<Vide
         height: video.height,
         renditions: renditions
             .iter()
+            .filter(|r| !quicktok_media::is_audio_track(r))
             .map(|r| RenditionView {
                 name: r.rung.name.clone(),
                 width: r.width,
@@ -335,6 +337,7 @@ async fn manifest_inner(
     };
     match file {
         "master.m3u8" => {
+            // The audio track's playlist is `audio.m3u8`, like a rung's.
             let body = quicktok_media::hls_master(&renditions, |r| {
                 signer.manifest_path(id, &format!("{}.m3u8", r.rung.name), exp)
             });
