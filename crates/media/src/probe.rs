@@ -171,8 +171,14 @@ fn num_field(v: &Value, key: &str) -> Option<f64> {
     }
 }
 
+/// The first line of a tool's stderr, fit for an uploader: without ffmpeg's
+/// `[demuxer @ 0x55...]` prefix (a memory address, different on every run).
 fn first_line(s: &str) -> &str {
-    s.lines().find(|l| !l.trim().is_empty()).unwrap_or("no diagnostic").trim()
+    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or("no diagnostic").trim();
+    match line.strip_prefix('[').and_then(|rest| rest.split_once("] ")) {
+        Some((context, message)) if context.contains(" @ 0x") => message.trim(),
+        _ => line,
+    }
 }
 
 /// Probes `path`: accepted inputs yield [`ProbeInfo`]; bad input yields
@@ -414,6 +420,16 @@ fn rotation_of(video: &Value) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn diagnostics_lose_the_address_prefix() {
+        assert_eq!(
+            first_line("\n[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55634ddde2c0] moov atom not found\nmore"),
+            "moov atom not found"
+        );
+        assert_eq!(first_line("[tag] kept as is"), "[tag] kept as is");
+        assert_eq!(first_line(""), "no diagnostic");
+    }
 
     #[test]
     fn sniff_allows_containers_and_refuses_the_rest() {
