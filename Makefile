@@ -2,11 +2,17 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test build bench lint fmt sample-config deps-run deps-test clean
+.PHONY: run seed-demo test build bench lint fmt sample-config deps-run deps-test clean
 
-## Install what is missing, build, and serve on http://127.0.0.1:8080 with data in ./data.
+## Install what is missing, build, seed demo accounts and clips when the feed is empty, and
+## serve on http://127.0.0.1:8080 with data in ./data. The second `cargo run` reuses the build.
 run: deps-run
+	$(CARGO) run --release --locked -p quicktok -- seed-demo --if-empty
 	$(CARGO) run --release --locked -p quicktok -- serve
+
+## Publish the demo accounts and clips (again, even when the feed has videos).
+seed-demo: deps-run
+	$(CARGO) run --release --locked -p quicktok -- seed-demo
 
 ## Install what is missing and run every test (format, lints, unit, property, integration).
 test: deps-test

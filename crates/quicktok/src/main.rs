@@ -1,4 +1,7 @@
-//! The `quicktok` command: serve the platform, print configuration, run migrations.
+//! The `quicktok` command: serve the platform, print configuration, run migrations, seed a
+//! demo.
+
+mod seed;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -40,6 +43,22 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Create demo accounts and publish a dozen generated clips through the upload API.
+    SeedDemo {
+        /// Seed the server running at this URL instead of starting one on the data directory.
+        #[arg(long)]
+        url: Option<String>,
+        /// Do nothing when the feed already has videos (in-process, also when demo uploads are
+        /// still processing).
+        #[arg(long)]
+        if_empty: bool,
+        /// How many clips to publish.
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u16).range(1..=100))]
+        clips: u16,
+        /// Seconds to wait for every clip to be published.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -84,6 +103,19 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime()?.block_on(serve(config)),
+        Command::SeedDemo { url, if_empty, clips, timeout_secs } => {
+            // Warnings only: the in-process server's request logs would bury the progress.
+            let mut quiet = config.clone();
+            quiet.server.log_level = "warn".into();
+            init_tracing(&quiet);
+            let opts = seed::SeedOptions {
+                url,
+                if_empty,
+                clips: usize::from(clips),
+                timeout: std::time::Duration::from_secs(timeout_secs),
+            };
+            runtime()?.block_on(seed::run(config, opts))
+        }
     }
 }
 
