@@ -87,12 +87,58 @@ pub fn frame_stats(pixels: &[u8], width: usize, height: usize) -> FrameStats {
 }
 
 /// Even size with the source's aspect, `width` wide (capped at the source width).
-fn sized(info: &ProbeInfo, width: u32) -> (u32, u32) {
+pub(crate) fn sized(info: &ProbeInfo, width: u32) -> (u32, u32) {
     let w = width.min(info.width) & !1;
     let h = ((f64::from(info.height) * f64::from(w) / f64::from(info.width) / 2.0).round() as u32
         * 2)
     .max(2);
     (w.max(2), h)
+}
+
+/// The size frames are judged at: 256 pixels on the long side, the clip's aspect.
+pub(crate) fn analysis_size(info: &ProbeInfo) -> (u32, u32) {
+    if info.width >= info.height {
+        (256, sized(info, 256).1)
+    } else {
+        let w = ((256.0 * f64::from(info.width) / f64::from(info.height) / 2.0).round() as u32 * 2)
+            .max(2);
+        (w, 256)
+    }
+}
+
+/// Good frames first, then blurry-but-visible, black last: a mostly black clip still gets
+/// a cover, but a black one is never preferred.
+fn cover_rank(s: &FrameStats) -> u8 {
+    u8::from(s.is_blurry()) + 2 * u8::from(s.is_black())
+}
+
+/// Picks up to `n` covers, best first, among frames a pass sampled (see
+/// [`crate::transcode_pass`]): the same judgement as [`covers`], without decoding again.
+pub fn choose_covers(samples: &[crate::transcode::SampledFrame], n: usize) -> Vec<Cover> {
+    let mut judged: Vec<(&crate::transcode::SampledFrame, FrameStats)> = samples
+        .iter()
+        .filter(|f| !f.covers.is_empty())
+        .map(|f| (f, frame_stats(&f.gray, f.width as usize, f.height as usize)))
+        .collect();
+    judged.sort_by(|(_, a), (_, b)| {
+        cover_rank(a).cmp(&cover_rank(b)).then(b.score().total_cmp(&a.score()))
+    });
+    judged
+        .into_iter()
+        .take(n)
+        .filter_map(|(f, stats)| {
+            let mut images = f.covers.iter().cloned();
+            let main = images.next()?;
+            Some(Cover {
+                at_ms: f.at_ms,
+                path: main.path,
+                width: main.width,
+                height: main.height,
+                thumbnails: images.collect(),
+                score: stats.score(),
+            })
+        })
+        .collect()
 }
 
 /// Picks up to `n` covers from different moments, best first.
@@ -107,13 +153,7 @@ pub async fn covers(
         return Ok(Vec::new());
     }
     let candidates = (n * 4).clamp(8, 32);
-    let (aw, ah) = if info.width >= info.height {
-        (256, sized(info, 256).1)
-    } else {
-        let w = ((256.0 * f64::from(info.width) / f64::from(info.height) / 2.0).round() as u32 * 2)
-            .max(2);
-        (w, 256)
-    };
+    let (aw, ah) = analysis_size(info);
     let frames = gray_frames(cfg, job, input, info, candidates, aw, ah).await?;
     let mut judged: Vec<(GrayFrame, FrameStats)> = frames
         .into_iter()
@@ -122,10 +162,9 @@ pub async fn covers(
             (f, s)
         })
         .collect();
-    // Good frames first, then blurry-but-visible, black last: a mostly black clip still gets
-    // a cover, but a black one is never preferred.
-    let rank = |s: &FrameStats| u8::from(s.is_blurry()) + 2 * u8::from(s.is_black());
-    judged.sort_by(|(_, a), (_, b)| rank(a).cmp(&rank(b)).then(b.score().total_cmp(&a.score())));
+    judged.sort_by(|(_, a), (_, b)| {
+        cover_rank(a).cmp(&cover_rank(b)).then(b.score().total_cmp(&a.score()))
+    });
     let chosen: Vec<(u64, f64)> =
         judged.iter().take(n).map(|(f, s)| (f.at_ms, s.score())).collect();
 

@@ -30,18 +30,19 @@ mod transcode;
 pub use config::MediaConfig;
 pub use covers::{
     BLACK_MEAN_LUMA, BLUR_LAPLACIAN_VAR, COVER_WIDTHS, Cover, CoverImage, FLAT_STDDEV, FrameStats,
-    contact_sheet, covers, frame_stats,
+    choose_covers, contact_sheet, covers, frame_stats,
 };
 pub use error::{MediaError, RejectReason, Rejection, Result};
 pub use hash::{ContentHash, sha256_file};
 pub use ladder::{Rung, STANDARD_RUNGS, VideoCodec, plan_ladder};
 pub use manifest::{dash_mpd, hls_master, hls_media_playlist, is_audio_track};
-pub use phash::{clip_distance, dhash_9x8, frame_hashes, hamming};
+pub use phash::{clip_distance, dhash_9x8, dhash_gray, frame_hashes, hamming};
 pub use probe::{ALLOWED_FORMATS, ALLOWED_VIDEO_CODECS, ProbeInfo, probe};
 pub use runner::JobDir;
 pub use synth::{DemoClip, Pattern, synthesize};
 pub use transcode::{
-    AUDIO_CODECS, AUDIO_RENDITION, INIT_NAME, Rendition, Segment, transcode_audio, transcode_rung,
+    AUDIO_CODECS, AUDIO_RENDITION, INIT_NAME, Pass, Rendition, SampledFrame, Sampling, Segment,
+    transcode_audio, transcode_pass, transcode_rung,
 };
 
 /// The ladder for a probed source under `cfg` (H.265 rungs when `cfg.hevc_enabled`).

@@ -23,6 +23,31 @@ pub fn dhash_9x8(pixels: &[u8]) -> u64 {
     h
 }
 
+/// dHash of a gray `width` x `height` frame (row-major): area-averaged down to 9x8 first,
+/// as ffmpeg's `scale=9:8:flags=area` does, so it matches [`frame_hashes`] closely enough
+/// for near-duplicate distances (every stored fingerprint is computed one way, this one).
+pub fn dhash_gray(pixels: &[u8], width: usize, height: usize) -> u64 {
+    if width == 0 || height == 0 || pixels.len() < width * height {
+        return 0;
+    }
+    let mut small = [0u8; 72];
+    for row in 0..8 {
+        let (y0, y1) = (row * height / 8, ((row + 1) * height / 8).max(row * height / 8 + 1));
+        for col in 0..9 {
+            let (x0, x1) = (col * width / 9, ((col + 1) * width / 9).max(col * width / 9 + 1));
+            let (mut sum, mut count) = (0u64, 0u64);
+            for y in y0..y1.min(height) {
+                for x in x0..x1.min(width) {
+                    sum += u64::from(pixels[y * width + x]);
+                    count += 1;
+                }
+            }
+            small[row * 9 + col] = (sum / count.max(1)) as u8;
+        }
+    }
+    dhash_9x8(&small)
+}
+
 /// dHashes of `n` evenly spaced frames (fewer if the clip yields fewer).
 pub async fn frame_hashes(
     cfg: &MediaConfig,
@@ -71,6 +96,22 @@ fn one_way(a: &[u64], b: &[u64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gray_dhash_downscales_then_compares_neighbours() {
+        // A left-to-right ramp: every pixel darker than its right neighbour, no bit set.
+        let ramp: Vec<u8> = (0..64 * 32).map(|i| (i % 64 * 3) as u8).collect();
+        assert_eq!(dhash_gray(&ramp, 64, 32), 0);
+        // Mirrored: every bit set.
+        let mirror: Vec<u8> = (0..64 * 32).map(|i| (255 - i % 64 * 3) as u8).collect();
+        assert_eq!(dhash_gray(&mirror, 64, 32), u64::MAX);
+        // Resizing the same picture barely changes it.
+        let big: Vec<u8> = (0..256 * 144).map(|i| ((i % 256) ^ (i / 256 * 2)) as u8).collect();
+        let small: Vec<u8> =
+            (0..128 * 72).map(|i| big[(i / 128 * 2) * 256 + (i % 128) * 2]).collect();
+        assert!(hamming(dhash_gray(&big, 256, 144), dhash_gray(&small, 128, 72)) <= 8);
+        assert_eq!(dhash_gray(&[], 0, 0), 0);
+    }
 
     #[test]
     fn dhash_of_gradients() {

@@ -1,5 +1,6 @@
-//! Transcoding one rung to CMAF fMP4 (an init segment plus `.m4s` media segments) with
-//! keyframes on a fixed time grid, so every rung switches cleanly at segment boundaries.
+//! Transcoding to CMAF fMP4 (an init segment plus `.m4s` media segments) with keyframes on
+//! a fixed time grid, so every rung switches cleanly at segment boundaries: one decode of
+//! the input feeds any number of rungs, the audio track and the frame sampler.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -56,6 +57,38 @@ pub(crate) fn output_fps(cfg: &MediaConfig, info: &ProbeInfo) -> (f64, Option<f6
     }
 }
 
+/// Frames sampled evenly over the clip during a pass, for fingerprints and covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sampling {
+    /// How many frames (at the centres of equal slices of the clip).
+    pub count: usize,
+    /// Cover JPEG widths written for every sampled frame, largest first.
+    pub cover_widths: Vec<u32>,
+}
+
+/// One sampled frame: a small gray picture for analysis and its cover JPEGs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SampledFrame {
+    pub at_ms: u64,
+    /// Gray pixels, row-major, `width` x `height` (256 on the long side).
+    pub gray: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    /// The frame as JPEG in every [`Sampling::cover_widths`] size, largest first.
+    pub covers: Vec<crate::covers::CoverImage>,
+}
+
+/// What one pass over the input produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pass {
+    /// One per requested rung, in the order asked.
+    pub renditions: Vec<Rendition>,
+    /// The audio track, when asked for and the source has audio.
+    pub audio: Option<Rendition>,
+    /// The sampled frames, when asked for.
+    pub samples: Vec<SampledFrame>,
+}
+
 /// Transcodes `input` to one rung under `job/out/<rung.name>/`. The input is linked into the
 /// job dir first; the demuxer is pinned to `info.format`.
 pub async fn transcode_rung(
@@ -65,99 +98,12 @@ pub async fn transcode_rung(
     info: &ProbeInfo,
     rung: &Rung,
 ) -> Result<Rendition> {
-    if !rung.width.is_multiple_of(2)
-        || !rung.height.is_multiple_of(2)
-        || rung.width == 0
-        || rung.height == 0
-    {
-        return Err(MediaError::Invalid(format!("rung {} has odd size", rung.name)));
-    }
-    let input = job.import(input)?;
-    let dir = job.output_dir(&rung.name)?;
-    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
-    let (fps, fps_cap) = output_fps(cfg, info);
-    let gop = ((fps * seg_s).round() as u32).max(1).to_string();
-    let threads = cfg.threads.max(1).to_string();
-
-    let mut a: Vec<OsString> = runner::args(["-filter_threads", "1"]);
-    a.extend(runner::input_args(&info.format, &input, cfg.threads.max(1)));
-    // ffmpeg autorotates on decode, so the rung's displayed size is what we scale to.
-    let mut vf = String::new();
-    if let Some(cap) = fps_cap {
-        vf.push_str(&format!("fps={cap},"));
-    }
-    vf.push_str(&format!(
-        "scale={}:{}:flags=bicubic,setsar=1,format=yuv420p",
-        rung.width, rung.height
-    ));
-    a.extend(runner::args([
-        "-map".to_owned(),
-        format!("0:{}", info.video_stream_index),
-        // Uploader metadata (GPS, device names) must not reach viewers.
-        "-map_metadata".into(),
-        "-1".into(),
-        "-map_chapters".into(),
-        "-1".into(),
-        "-vf".into(),
-        vf,
-    ]));
-    let (kbps, max_kbps) = (rung.video_kbps.to_string(), rung.max_kbps.to_string());
-    match rung.codec {
-        VideoCodec::H264 => a.extend(runner::args([
-            "-c:v", "libx264", "-preset", &cfg.preset, "-profile:v", "high",
-            "-x264-params", "open-gop=0",
-        ])),
-        VideoCodec::H265 => a.extend(runner::args([
-            "-c:v".to_owned(), "libx265".into(), "-preset".into(), cfg.preset.clone(),
-            "-tag:v".into(), "hvc1".into(), "-x265-params".into(),
-            format!("keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:pools={threads}:frame-threads=1:log-level=error"),
-        ])),
-    }
-    a.extend(runner::args([
-        "-b:v".to_owned(),
-        format!("{kbps}k"),
-        "-maxrate".into(),
-        format!("{max_kbps}k"),
-        "-bufsize".into(),
-        format!("{}k", rung.video_kbps * 2),
-        // Fixed GOP on a time grid shared by all rungs: keyframes at every segment start.
-        "-g".into(),
-        gop.clone(),
-        "-keyint_min".into(),
-        gop,
-        "-sc_threshold".into(),
-        "0".into(),
-        "-force_key_frames".into(),
-        format!("expr:gte(t,n_forced*{seg_s})"),
-        "-threads".into(),
-        threads,
-    ]));
-    // Audio is its own track (see `transcode_audio`): DASH players and ffmpeg's DASH
-    // reader expect one media type per representation.
-    a.push("-an".into());
-    let segments = package(cfg, job, a, &dir, seg_s).await?;
-    let init = dir.join(INIT_NAME);
-    let init_bytes = std::fs::read(&init).map_err(|e| MediaError::io("reading init segment", e))?;
-    let codecs = codec_string(&init_bytes, rung.codec)?;
-
-    let bandwidth =
-        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
-    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
-    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_bytes.len() as u64;
-    Ok(Rendition {
-        rung: rung.clone(),
-        dir,
-        init,
-        segments,
-        bandwidth,
-        average_bandwidth: bits_per_second(total, duration_ms),
-        codecs,
-        width: rung.width,
-        height: rung.height,
-        fps,
-        has_audio: false,
-        duration_ms,
-    })
+    let pass =
+        transcode_pass(cfg, job, input, info, std::slice::from_ref(rung), false, None).await?;
+    pass.renditions
+        .into_iter()
+        .next()
+        .ok_or_else(|| MediaError::BadOutput("the pass produced no rendition".into()))
 }
 
 /// The name of the audio track's rendition (and its directory).
@@ -175,72 +121,250 @@ pub async fn transcode_audio(
     input: &Path,
     info: &ProbeInfo,
 ) -> Result<Option<Rendition>> {
-    if !info.has_audio {
-        return Ok(None);
-    }
-    let input = job.import(input)?;
-    let dir = job.output_dir(AUDIO_RENDITION)?;
-    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
-    let mut a: Vec<OsString> = runner::args(["-filter_threads", "1"]);
-    a.extend(runner::input_args(&info.format, &input, 1));
-    a.extend(runner::args([
-        "-map".to_owned(),
-        "0:a:0".into(),
-        "-map_metadata".into(),
-        "-1".into(),
-        "-map_chapters".into(),
-        "-1".into(),
-        "-vn".into(),
-        "-c:a".into(),
-        "aac".into(),
-        "-b:a".into(),
-        format!("{}k", cfg.audio_kbps),
-        "-ac".into(),
-        "2".into(),
-        "-ar".into(),
-        "48000".into(),
-    ]));
-    let segments = package(cfg, job, a, &dir, seg_s).await?;
-    let init = dir.join(INIT_NAME);
-    let init_len =
-        std::fs::metadata(&init).map_err(|e| MediaError::io("reading init segment", e))?.len();
-    let bandwidth =
-        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
-    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
-    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_len;
-    Ok(Some(Rendition {
-        rung: Rung {
-            name: AUDIO_RENDITION.to_owned(),
-            codec: VideoCodec::H264,
-            width: 0,
-            height: 0,
-            video_kbps: 0,
-            max_kbps: 0,
-        },
-        dir,
-        init,
-        segments,
-        bandwidth,
-        average_bandwidth: bits_per_second(total, duration_ms),
-        codecs: AUDIO_CODECS.to_owned(),
-        width: 0,
-        height: 0,
-        fps: 0.0,
-        has_audio: true,
-        duration_ms,
-    }))
+    Ok(transcode_pass(cfg, job, input, info, &[], true, None).await?.audio)
 }
 
-/// Runs ffmpeg with `args` (inputs and encoders) plus the CMAF packaging options into
-/// `dir`, and returns the segments it wrote, with durations from its playlist.
-async fn package(
+/// One decode of `input` feeding every output at once: the video `rungs` (each under
+/// `job/out/<rung.name>/`, video only), the audio track (`audio`), and evenly spaced
+/// sampled frames (`sampling`: gray analysis pictures on stdout and cover JPEGs under
+/// `job/out/samples/`). Decoding a phone's 1080p upload costs about as much as encoding
+/// a small rung, so doing it once per pass instead of once per output is the main cost
+/// saving of the pipeline.
+pub async fn transcode_pass(
     cfg: &MediaConfig,
     job: &JobDir,
-    mut a: Vec<OsString>,
-    dir: &Path,
-    seg_s: f64,
-) -> Result<Vec<Segment>> {
+    input: &Path,
+    info: &ProbeInfo,
+    rungs: &[Rung],
+    audio: bool,
+    sampling: Option<&Sampling>,
+) -> Result<Pass> {
+    for rung in rungs {
+        if !rung.width.is_multiple_of(2)
+            || !rung.height.is_multiple_of(2)
+            || rung.width == 0
+            || rung.height == 0
+        {
+            return Err(MediaError::Invalid(format!("rung {} has odd size", rung.name)));
+        }
+    }
+    let sampling = sampling.filter(|s| s.count > 0);
+    let audio = audio && info.has_audio;
+    if rungs.is_empty() && !audio && sampling.is_none() {
+        return Ok(Pass { renditions: Vec::new(), audio: None, samples: Vec::new() });
+    }
+    let input = job.import(input)?;
+    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
+    let (fps, fps_cap) = output_fps(cfg, info);
+    let gop = ((fps * seg_s).round() as u32).max(1).to_string();
+    let threads = cfg.threads.max(1).to_string();
+
+    let mut a: Vec<OsString> = runner::args(["-filter_threads", "1"]);
+    a.extend(runner::input_args(&info.format, &input, cfg.threads.max(1)));
+
+    // The filter graph: decode once, split into one branch per rung plus the sampler.
+    // ffmpeg autorotates on decode, so a rung's displayed size is what we scale to.
+    let branches = rungs.len() + usize::from(sampling.is_some());
+    let analysis = crate::covers::analysis_size(info);
+    let mut sample_plan = None;
+    if branches > 0 {
+        let mut g = format!("[0:{}]", info.video_stream_index);
+        if let Some(cap) = fps_cap {
+            g.push_str(&format!("fps={cap},"));
+        }
+        g.push_str(&format!("split={branches}"));
+        for i in 0..branches {
+            g.push_str(&format!("[p{i}]"));
+        }
+        for (i, rung) in rungs.iter().enumerate() {
+            g.push_str(&format!(
+                ";[p{i}]scale={}:{}:flags=bicubic,setsar=1,format=yuv420p[v{i}]",
+                rung.width, rung.height
+            ));
+        }
+        if let Some(s) = sampling {
+            let dur_s = (info.duration_ms as f64 / 1000.0).max(0.001);
+            let interval = dur_s / s.count as f64;
+            let start = interval / 2.0;
+            let sizes: Vec<(u32, u32)> =
+                s.cover_widths.iter().map(|&w| crate::covers::sized(info, w)).collect();
+            g.push_str(&format!(
+                ";[p{}]fps=fps={:.6}:start_time={start:.3}:eof_action=pass,split={}[sg]",
+                rungs.len(),
+                1.0 / interval,
+                1 + sizes.len()
+            ));
+            for k in 0..sizes.len() {
+                g.push_str(&format!("[sc{k}]"));
+            }
+            g.push_str(&format!(
+                ";[sg]scale={}:{}:flags=area,format=gray[gray]",
+                analysis.0, analysis.1
+            ));
+            for (k, (w, h)) in sizes.iter().enumerate() {
+                g.push_str(&format!(";[sc{k}]scale={w}:{h}:flags=lanczos,setsar=1[j{k}]"));
+            }
+            sample_plan = Some((start, interval, sizes));
+        }
+        a.extend(runner::args(["-filter_complex".to_owned(), g]));
+    }
+
+    let mut rung_dirs = Vec::with_capacity(rungs.len());
+    for (i, rung) in rungs.iter().enumerate() {
+        let dir = job.output_dir(&rung.name)?;
+        a.extend(runner::args(["-map".to_owned(), format!("[v{i}]")]));
+        a.extend(stripped_metadata());
+        a.extend(video_encoder_args(cfg, rung, &gop, &threads));
+        // Audio is its own track: DASH players and ffmpeg's DASH reader expect one media
+        // type per representation.
+        a.push("-an".into());
+        a.extend(hls_output_args(&dir, seg_s));
+        rung_dirs.push(dir);
+    }
+    let audio_dir = if audio {
+        let dir = job.output_dir(AUDIO_RENDITION)?;
+        a.extend(runner::args(["-map", "0:a:0"]));
+        a.extend(stripped_metadata());
+        a.extend(runner::args([
+            "-vn".to_owned(),
+            "-c:a".into(),
+            "aac".into(),
+            "-b:a".into(),
+            format!("{}k", cfg.audio_kbps),
+            "-ac".into(),
+            "2".into(),
+            "-ar".into(),
+            "48000".into(),
+        ]));
+        a.extend(hls_output_args(&dir, seg_s));
+        Some(dir)
+    } else {
+        None
+    };
+    let samples_dir = match (&sample_plan, sampling) {
+        (Some((_, _, sizes)), Some(s)) => {
+            let dir = job.output_dir("samples")?;
+            for (k, (w, _)) in sizes.iter().enumerate() {
+                a.extend(runner::args([
+                    "-map".to_owned(),
+                    format!("[j{k}]"),
+                    "-frames:v".into(),
+                    s.count.to_string(),
+                    "-q:v".into(),
+                    "3".into(),
+                    "-start_number".into(),
+                    "0".into(),
+                    "-f".into(),
+                    "image2".into(),
+                ]));
+                a.push(dir.join(format!("s_%02d_{w}.jpg")).into_os_string());
+            }
+            a.extend(runner::args([
+                "-map".to_owned(),
+                "[gray]".into(),
+                "-frames:v".into(),
+                s.count.to_string(),
+                "-f".into(),
+                "rawvideo".into(),
+                "-pix_fmt".into(),
+                "gray".into(),
+                "pipe:1".into(),
+            ]));
+            Some(dir)
+        }
+        _ => None,
+    };
+
+    let out = runner::run(cfg, Tool::Ffmpeg, &a, job.path(), cfg.job_timeout).await?;
+
+    let mut renditions = Vec::with_capacity(rungs.len());
+    for (rung, dir) in rungs.iter().zip(rung_dirs) {
+        renditions.push(video_rendition(rung, dir, fps)?);
+    }
+    let audio = audio_dir.map(audio_rendition).transpose()?;
+    let mut samples = Vec::new();
+    if let (Some(dir), Some((start, interval, sizes))) = (samples_dir, sample_plan) {
+        let frame_len = (analysis.0 as usize) * (analysis.1 as usize);
+        for (i, gray) in out.stdout.chunks_exact(frame_len.max(1)).enumerate() {
+            let covers = sizes
+                .iter()
+                .map(|&(w, h)| crate::covers::CoverImage {
+                    path: dir.join(format!("s_{i:02}_{w}.jpg")),
+                    width: w,
+                    height: h,
+                })
+                .filter(|c| c.path.is_file())
+                .collect();
+            samples.push(SampledFrame {
+                at_ms: ((start + i as f64 * interval) * 1000.0).round() as u64,
+                gray: gray.to_vec(),
+                width: analysis.0,
+                height: analysis.1,
+                covers,
+            });
+        }
+    }
+    Ok(Pass { renditions, audio, samples })
+}
+
+/// Uploader metadata (GPS, device names) must not reach viewers.
+fn stripped_metadata() -> Vec<OsString> {
+    runner::args(["-map_metadata", "-1", "-map_chapters", "-1"])
+}
+
+/// The encoder options of one rung: bitrate, VBV, and a fixed GOP on the time grid shared
+/// by all rungs (keyframes at every segment start).
+fn video_encoder_args(cfg: &MediaConfig, rung: &Rung, gop: &str, threads: &str) -> Vec<OsString> {
+    let mut a = match rung.codec {
+        VideoCodec::H264 => runner::args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            &cfg.preset,
+            "-profile:v",
+            "high",
+            "-x264-params",
+            "open-gop=0",
+        ]),
+        VideoCodec::H265 => runner::args([
+            "-c:v".to_owned(),
+            "libx265".into(),
+            "-preset".into(),
+            cfg.preset.clone(),
+            "-tag:v".into(),
+            "hvc1".into(),
+            "-x265-params".into(),
+            format!(
+                "keyint={gop}:min-keyint={gop}:scenecut=0:open-gop=0:pools={threads}:frame-threads=1:log-level=error"
+            ),
+        ]),
+    };
+    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
     a.extend(runner::args([
+        "-b:v".to_owned(),
+        format!("{}k", rung.video_kbps),
+        "-maxrate".into(),
+        format!("{}k", rung.max_kbps),
+        "-bufsize".into(),
+        format!("{}k", rung.video_kbps * 2),
+        "-g".into(),
+        gop.to_owned(),
+        "-keyint_min".into(),
+        gop.to_owned(),
+        "-sc_threshold".into(),
+        "0".into(),
+        "-force_key_frames".into(),
+        format!("expr:gte(t,n_forced*{seg_s})"),
+        "-threads".into(),
+        threads.to_owned(),
+    ]));
+    a
+}
+
+/// CMAF packaging of one output into `dir`: fMP4 HLS, ffmpeg's playlist only read back
+/// for the segment durations.
+fn hls_output_args(dir: &Path, seg_s: f64) -> Vec<OsString> {
+    let mut a = runner::args([
         "-sn",
         "-dn",
         "-f",
@@ -256,12 +380,14 @@ async fn package(
         "-hls_fmp4_init_filename",
         INIT_NAME,
         "-hls_segment_filename",
-    ]));
+    ]);
     a.push(dir.join("seg_%05d.m4s").into_os_string());
     a.push(dir.join(FFMPEG_PLAYLIST).into_os_string());
+    a
+}
 
-    runner::run(cfg, Tool::Ffmpeg, &a, job.path(), cfg.job_timeout).await?;
-
+/// The segments ffmpeg wrote into `dir`, with durations from its playlist.
+fn collect_segments(dir: &Path) -> Result<Vec<Segment>> {
     let playlist_path = dir.join(FFMPEG_PLAYLIST);
     let playlist = std::fs::read_to_string(&playlist_path)
         .map_err(|e| MediaError::io("reading ffmpeg's playlist", e))?;
@@ -282,6 +408,63 @@ async fn package(
         return Err(MediaError::BadOutput("ffmpeg produced no segments".into()));
     }
     Ok(segments)
+}
+
+fn video_rendition(rung: &Rung, dir: PathBuf, fps: f64) -> Result<Rendition> {
+    let segments = collect_segments(&dir)?;
+    let init = dir.join(INIT_NAME);
+    let init_bytes = std::fs::read(&init).map_err(|e| MediaError::io("reading init segment", e))?;
+    let codecs = codec_string(&init_bytes, rung.codec)?;
+    let bandwidth =
+        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
+    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
+    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_bytes.len() as u64;
+    Ok(Rendition {
+        rung: rung.clone(),
+        dir,
+        init,
+        segments,
+        bandwidth,
+        average_bandwidth: bits_per_second(total, duration_ms),
+        codecs,
+        width: rung.width,
+        height: rung.height,
+        fps,
+        has_audio: false,
+        duration_ms,
+    })
+}
+
+fn audio_rendition(dir: PathBuf) -> Result<Rendition> {
+    let segments = collect_segments(&dir)?;
+    let init = dir.join(INIT_NAME);
+    let init_len =
+        std::fs::metadata(&init).map_err(|e| MediaError::io("reading init segment", e))?.len();
+    let bandwidth =
+        segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max().unwrap_or(0);
+    let duration_ms: u64 = segments.iter().map(|s| s.duration_ms).sum();
+    let total: u64 = segments.iter().map(|s| s.size_bytes).sum::<u64>() + init_len;
+    Ok(Rendition {
+        rung: Rung {
+            name: AUDIO_RENDITION.to_owned(),
+            codec: VideoCodec::H264,
+            width: 0,
+            height: 0,
+            video_kbps: 0,
+            max_kbps: 0,
+        },
+        dir,
+        init,
+        segments,
+        bandwidth,
+        average_bandwidth: bits_per_second(total, duration_ms),
+        codecs: AUDIO_CODECS.to_owned(),
+        width: 0,
+        height: 0,
+        fps: 0.0,
+        has_audio: true,
+        duration_ms,
+    })
 }
 
 fn bits_per_second(bytes: u64, ms: u64) -> u64 {

@@ -1,7 +1,7 @@
 //! QuickTok processing pipeline: the pure logic of the stages run on each uploaded video.
 //!
-//! The chain is probe -> compliance -> duplicate check -> tags -> covers -> transcode ->
-//! publish. Probing, covers and transcoding wrap ffmpeg and live in `quicktok-media`; job
+//! The chain is probe -> compliance -> tags -> transcode (lowest rung and frame samples) ->
+//! duplicate check -> covers -> publish -> ladder. Probing, covers and transcoding wrap ffmpeg and live in `quicktok-media`; job
 //! state, retries and ordering belong to the orchestrator. This crate holds the stages that
 //! are decisions over data the orchestrator already has, with no IO beyond reading the
 //! configured word-list files, so they can be tested exhaustively:

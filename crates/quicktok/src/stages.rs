@@ -45,6 +45,9 @@ pub mod keys {
     pub const TAGS: &str = "tags";
     pub const COVERS: &str = "covers";
     pub const FIRST_RUNG: &str = "first_rung";
+    pub const FRAME_HASHES: &str = "frame_hashes";
+    /// Cover candidates stored by the transcode stage, best first.
+    pub const COVER_CANDIDATES: &str = "cover_candidates";
 }
 
 /// Blob kinds in `video_blobs`.
@@ -365,12 +368,9 @@ impl MediaStages {
 
     /// Byte-identical and visually near copies of videos already on the platform.
     async fn dedup(&self, job: &Job) -> StageResult {
-        let info: ProbeInfo = from_state(job, keys::PROBE)?;
         let hash: String = from_state(job, keys::CONTENT_HASH)?;
-        let source = self.source(job).await?;
-        let dir = quicktok_media::JobDir::new(&self.d.media)?;
-        let n = self.d.pipeline.fingerprint_frames.max(1) as usize;
-        let frames = quicktok_media::frame_hashes(&self.d.media, &dir, &source, &info, n).await?;
+        // Sampled during the transcode stage's single decode.
+        let frames: Vec<u64> = from_state(job, keys::FRAME_HASHES)?;
         // Check and record under one lock, so two copies processed at once cannot both pass.
         let mut dedup = self.dedup.lock().await;
         self.load_fingerprints(&mut dedup).await?;
@@ -439,17 +439,23 @@ impl MediaStages {
         )?))
     }
 
-    /// Candidate covers from different moments, in every client size; the frame classifier
-    /// hook looks at them (they are the clip's sampled frames).
+    /// The frame-classifier hook over the cover candidates (frames from different moments,
+    /// chosen by the transcode stage: not black, not blurry), then the best one becomes the
+    /// video's cover; the others stay stored for a creator's choice.
     async fn covers(&self, job: &Job) -> StageResult {
-        let info: ProbeInfo = from_state(job, keys::PROBE)?;
-        let source = self.source(job).await?;
-        let dir = quicktok_media::JobDir::new(&self.d.media)?;
-        let n = self.d.pipeline.covers.max(1) as usize;
-        let covers = quicktok_media::covers(&self.d.media, &dir, &source, &info, n).await?;
-        let mut jpegs = Vec::with_capacity(covers.len());
-        for c in &covers {
-            jpegs.push(tokio::fs::read(&c.path).await.map_err(|e| io_failure("reading cover", e))?);
+        let candidates: Vec<Value> = from_state(job, keys::COVER_CANDIDATES)?;
+        let mut jpegs = Vec::with_capacity(candidates.len());
+        for c in &candidates {
+            let Some(blob) = c["images"][0]["blob"].as_str().and_then(|b| b.parse::<Id>().ok())
+            else {
+                continue;
+            };
+            let mut read = self.d.blobs.get(blob, None).await?;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = read.body.next().await {
+                bytes.extend_from_slice(&chunk?);
+            }
+            jpegs.push(bytes);
         }
         let verdicts = quicktok_pipeline::classify_frames(self.classifier.as_ref(), &jpegs)
             .map_err(|e| Failure::Transient(format!("frame classifier: {e}")))?;
@@ -466,33 +472,15 @@ impl MediaStages {
                 quicktok_pipeline::FrameVerdict::Pass => String::new(),
             })
             .collect();
-        match outcome.severity {
-            Severity::Reject => {
-                return Ok(StageOutcome::Reject(format!(
-                    "frames refused: {}",
-                    findings.join("; ")
-                )));
-            }
-            Severity::Review | Severity::Pass => {}
+        if outcome.severity == Severity::Reject {
+            return Ok(StageOutcome::Reject(format!("frames refused: {}", findings.join("; "))));
         }
-        self.drop_blobs(job.id, KIND_COVER).await?;
-        let mut stored = Vec::new();
-        for cover in &covers {
-            let mut images = Vec::new();
-            let all = std::iter::once((&cover.path, cover.width, cover.height))
-                .chain(cover.thumbnails.iter().map(|t| (&t.path, t.width, t.height)));
-            for (path, width, height) in all {
-                let blob = self.store_file(job.id, KIND_COVER, path, "image/jpeg").await?;
-                images.push(serde_json::json!({"blob": blob, "width": width, "height": height}));
-            }
-            stored.push(serde_json::json!({"at_ms": cover.at_ms, "images": images}));
-        }
-        let best = stored
+        let best = candidates
             .first()
             .and_then(|c| c["images"][0]["blob"].as_str())
             .and_then(|s| s.parse::<Id>().ok());
         self.d.meta.videos().set_cover(job.id, best, self.now()).await?;
-        let out = entry(keys::COVERS, &stored)?;
+        let out = entry(keys::COVERS, &candidates)?;
         if outcome.severity == Severity::Review {
             self.contact_sheet(job).await?;
             return Ok(StageOutcome::Review(format!(
@@ -503,16 +491,65 @@ impl MediaStages {
         Ok(StageOutcome::Next(out))
     }
 
-    /// The audio track and the lowest rung: what a first play needs.
+    /// One decode of the source for everything a first play and the checks before it need:
+    /// the audio track, the lowest rung, and frames sampled evenly over the clip (their
+    /// fingerprints for dedup, the best of them stored as cover candidates).
     async fn transcode(&self, job: &Job) -> StageResult {
         let info: ProbeInfo = from_state(job, keys::PROBE)?;
         let ladder = quicktok_media::plan_ladder_for(&info, &self.d.media);
         let Some(first) = ladder.first() else {
             return Err(Failure::Input("no rendition can be made from this video".into()));
         };
-        self.encode_audio(job, &info).await?;
-        self.encode_rung(job, &info, first).await?;
-        Ok(StageOutcome::Next(entry(keys::FIRST_RUNG, &first.name)?))
+        let source = self.source(job).await?;
+        let dir = quicktok_media::JobDir::new(&self.d.media)?;
+        let p = &self.d.pipeline;
+        let sampling = quicktok_media::Sampling {
+            count: (p.fingerprint_frames.max(1) as usize).max(p.covers as usize * 4),
+            cover_widths: quicktok_media::COVER_WIDTHS.to_vec(),
+        };
+        let started = std::time::Instant::now();
+        let pass = quicktok_media::transcode_pass(
+            &self.d.media,
+            &dir,
+            &source,
+            &info,
+            std::slice::from_ref(first),
+            true,
+            Some(&sampling),
+        )
+        .await?;
+        tracing::info!(video = %job.id, rung = %first.name, elapsed_ms = started.elapsed().as_millis() as u64, "first pass done");
+        if let Some(audio) = pass.audio {
+            self.save_rendition(job.id, audio).await?;
+        }
+        for rendition in pass.renditions {
+            self.save_rendition(job.id, rendition).await?;
+        }
+        let hashes: Vec<u64> = pass
+            .samples
+            .iter()
+            .map(|f| quicktok_media::dhash_gray(&f.gray, f.width as usize, f.height as usize))
+            .collect();
+        if hashes.is_empty() {
+            return Err(Failure::Input("no frame of the video could be decoded".into()));
+        }
+        let chosen = quicktok_media::choose_covers(&pass.samples, p.covers.max(1) as usize);
+        self.drop_blobs(job.id, KIND_COVER).await?;
+        let mut stored = Vec::new();
+        for cover in &chosen {
+            let mut images = Vec::new();
+            let all = std::iter::once((&cover.path, cover.width, cover.height))
+                .chain(cover.thumbnails.iter().map(|t| (&t.path, t.width, t.height)));
+            for (path, width, height) in all {
+                let blob = self.store_file(job.id, KIND_COVER, path, "image/jpeg").await?;
+                images.push(serde_json::json!({"blob": blob, "width": width, "height": height}));
+            }
+            stored.push(serde_json::json!({"at_ms": cover.at_ms, "images": images}));
+        }
+        let mut out = entry(keys::FIRST_RUNG, &first.name)?;
+        out.extend(entry(keys::FRAME_HASHES, &hashes)?);
+        out.extend(entry(keys::COVER_CANDIDATES, &stored)?);
+        Ok(StageOutcome::Next(out))
     }
 
     /// Makes the video playable (unless it was taken down meanwhile).
@@ -550,37 +587,25 @@ impl MediaStages {
         let info: ProbeInfo = from_state(job, keys::PROBE)?;
         let done: Vec<String> =
             self.d.meta.renditions().for_video(job.id).await?.into_iter().map(|r| r.name).collect();
-        for rung in quicktok_media::plan_ladder_for(&info, &self.d.media) {
-            if !done.contains(&rung.name) {
-                self.encode_rung(job, &info, &rung).await?;
-            }
+        let todo: Vec<Rung> = quicktok_media::plan_ladder_for(&info, &self.d.media)
+            .into_iter()
+            .filter(|rung| !done.contains(&rung.name))
+            .collect();
+        if todo.is_empty() {
+            return Ok(StageOutcome::Next(Map::new()));
         }
-        Ok(StageOutcome::Next(Map::new()))
-    }
-
-    /// Encodes the audio track (silent sources have none) and stores it like a rung.
-    async fn encode_audio(&self, job: &Job, info: &ProbeInfo) -> Result<(), Failure> {
-        let source = self.source(job).await?;
-        let dir = quicktok_media::JobDir::new(&self.d.media)?;
-        let Some(audio) =
-            quicktok_media::transcode_audio(&self.d.media, &dir, &source, info).await?
-        else {
-            return Ok(());
-        };
-        self.save_rendition(job.id, audio).await
-    }
-
-    /// Encodes one rung, stores its init and media segments as blobs and its description
-    /// as a rendition row: from then on the manifests list it.
-    async fn encode_rung(&self, job: &Job, info: &ProbeInfo, rung: &Rung) -> Result<(), Failure> {
+        // One decode for all of them: each rung costs its encode only.
         let source = self.source(job).await?;
         let dir = quicktok_media::JobDir::new(&self.d.media)?;
         let started = std::time::Instant::now();
-        let rendition =
-            quicktok_media::transcode_rung(&self.d.media, &dir, &source, info, rung).await?;
-        self.save_rendition(job.id, rendition).await?;
-        tracing::info!(video = %job.id, rung = %rung.name, elapsed_ms = started.elapsed().as_millis() as u64, "rendition ready");
-        Ok(())
+        let pass =
+            quicktok_media::transcode_pass(&self.d.media, &dir, &source, &info, &todo, false, None)
+                .await?;
+        tracing::info!(video = %job.id, rungs = todo.len(), elapsed_ms = started.elapsed().as_millis() as u64, "ladder pass done");
+        for rendition in pass.renditions {
+            self.save_rendition(job.id, rendition).await?;
+        }
+        Ok(StageOutcome::Next(Map::new()))
     }
 
     /// Stores a finished rendition's files as blobs (replacing an earlier run's) and its

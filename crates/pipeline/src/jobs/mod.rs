@@ -1,5 +1,5 @@
 //! The pipeline's orchestration: durable jobs that walk a video through the stage chain
-//! (probe -> compliance -> dedup -> tags -> covers -> transcode -> publish -> ladder) with persisted
+//! (probe -> compliance -> tags -> transcode -> dedup -> covers -> publish -> ladder) with persisted
 //! progress, retries with exponential backoff, dead letters, a human review queue, leases
 //! so a crashed worker's job is resumed (at the stage it was in, never from the start), a
 //! priority order, and bounded concurrency.
@@ -28,11 +28,12 @@ pub use runner::{Runner, RunnerConfig};
 pub enum Stage {
     Probe,
     Compliance,
-    Dedup,
     Tags,
-    Covers,
-    /// The lowest rung, the one a first play needs.
+    /// One decode of the source: the audio track, the lowest rung (what a first play
+    /// needs), and the sampled frames dedup and covers judge.
     Transcode,
+    Dedup,
+    Covers,
     /// The video becomes playable.
     Publish,
     /// The higher rungs, each joining the manifests as it finishes.
@@ -43,10 +44,10 @@ impl Stage {
     pub const ALL: [Stage; 8] = [
         Stage::Probe,
         Stage::Compliance,
-        Stage::Dedup,
         Stage::Tags,
-        Stage::Covers,
         Stage::Transcode,
+        Stage::Dedup,
+        Stage::Covers,
         Stage::Publish,
         Stage::Ladder,
     ];

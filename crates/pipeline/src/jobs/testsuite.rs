@@ -298,7 +298,7 @@ pub async fn resolve_review_approve_queues_the_next_stage(store: Arc<dyn JobStor
     let store = &*store;
     let parked = in_review(store, 1, Stage::Compliance).await;
     let approved = ok(store.resolve_review(Id(1), true, "ok", NOW + 10).await, "approve");
-    assert_eq!(approved.stage, Stage::Dedup);
+    assert_eq!(approved.stage, Stage::Tags);
     assert_eq!(approved.status, JobStatus::Queued);
     assert_eq!((approved.attempts, approved.not_before_ms), (0, NOW + 10));
     assert_eq!(approved.reason, None);
@@ -308,7 +308,7 @@ pub async fn resolve_review_approve_queues_the_next_stage(store: Arc<dyn JobStor
     // Whoever parked it cannot overwrite the decision.
     assert!(is_lease_lost(store.save(&parked).await, 1));
     let resumed = claim_some(store, NOW + 10).await;
-    assert_eq!((resumed.id, resumed.stage), (Id(1), Stage::Dedup));
+    assert_eq!((resumed.id, resumed.stage), (Id(1), Stage::Tags));
 
     in_review(store, 2, Stage::Ladder).await;
     let done = ok(store.resolve_review(Id(2), true, "", NOW + 20).await, "approve last");
@@ -346,7 +346,7 @@ pub async fn resolve_review_needs_a_job_in_review(store: Arc<dyn JobStore>) {
     ok(store.resolve_review(Id(2), true, "", NOW).await, "first decision");
     let again = store.resolve_review(Id(2), false, "changed my mind", NOW).await;
     assert!(matches!(again, Err(JobError::NotInReview(Id(2)))), "{again:?}");
-    assert_eq!(get(store, 2).await.stage, Stage::Covers);
+    assert_eq!(get(store, 2).await.stage, Stage::Transcode);
 }
 
 /// Many workers claiming at once: every job goes to exactly one of them.
