@@ -159,7 +159,8 @@ pub async fn transcode_pass(
     let gop = ((fps * seg_s).round() as u32).max(1).to_string();
     let threads = cfg.threads.max(1).to_string();
 
-    let mut a: Vec<OsString> = runner::args(["-filter_threads", "1"]);
+    // Scaling a 1080p source is real work: let the filters use the configured threads.
+    let mut a: Vec<OsString> = runner::args(["-filter_threads".to_owned(), threads.clone()]);
     a.extend(runner::input_args(&info.format, &input, cfg.threads.max(1)));
 
     // The filter graph: decode once, split into one branch per rung plus the sampler.
