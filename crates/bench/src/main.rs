@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use quicktok_log::{EventLog, FileLog, LogConfig, NewRecord, SyncPolicy};
 
+mod report;
+mod upload;
+
+use report::Section;
+
 #[derive(Parser)]
 #[command(about = "QuickTok benchmarks")]
 struct Args {
@@ -18,6 +23,14 @@ struct Args {
     /// Scale factor for record counts (1 = the default run, about two minutes).
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Run only these sections (comma-separated). When `--out` already exists, its other
+    /// sections are kept and only these are replaced, so one figure can be re-measured
+    /// without rerunning everything.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    only: Vec<Section>,
+    /// Size of the random file the `tus` section uploads, MiB.
+    #[arg(long, default_value_t = 200)]
+    tus_mib: u64,
 }
 
 const PAYLOAD: usize = 256;
@@ -312,20 +325,9 @@ fn date() -> String {
         .unwrap_or_default()
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    let scaled = |n: usize| ((n as f64 * args.scale).round() as usize).max(1);
+/// The event log section: appends (group commit) and sequential reads.
+async fn log_section(scaled: impl Fn(usize) -> usize) -> anyhow::Result<String> {
     let mut report = String::new();
-    writeln!(report, "# Benchmarks\n")?;
-    writeln!(
-        report,
-        "Written by `make bench` (`cargo run --release -p quicktok-bench -- --out docs/benchmarks.md`). Figures from one run on a shared, noisy machine: compare ratios within a run rather than absolute numbers across runs.\n"
-    )?;
-    writeln!(report, "- Machine: {}", machine())?;
-    writeln!(report, "- Date: {}", date())?;
-    writeln!(report, "- Command: `make bench`\n")?;
-
     eprintln!("event log: appends");
     let runs = vec![
         append_run(
@@ -390,9 +392,14 @@ async fn main() -> anyhow::Result<()> {
     writeln!(report, "|---|---:|---:|---:|")?;
     writeln!(
         report,
-        "| sequential scan from offset 0 after reopen, batches of 4096 | {read_records} | {rps:.0} | {mbps:.0} |\n"
+        "| sequential scan from offset 0 after reopen, batches of 4096 | {read_records} | {rps:.0} | {mbps:.0} |"
     )?;
+    Ok(report)
+}
 
+/// The login section: argon2id behind HTTP, one and four clients.
+async fn login_section(scaled: impl Fn(usize) -> usize) -> anyhow::Result<String> {
+    let mut report = String::new();
     eprintln!("login");
     let (p50, p99, rate) = login_run(scaled(200), 1).await?;
     let (cp50, cp99, crate_) = login_run(scaled(200), 4).await?;
@@ -408,10 +415,15 @@ async fn main() -> anyhow::Result<()> {
         report,
         "\nLogin cost is the password hash by design (OWASP parameters); `auth.max_concurrent_hashes` bounds how many run at once."
     )?;
+    Ok(report)
+}
 
+/// The trending section: ingestion, freshness and query latency.
+async fn trending_section(scaled: impl Fn(usize) -> usize) -> anyhow::Result<String> {
+    let mut report = String::new();
     eprintln!("trending");
     let t = trending_run(scaled(1_000_000), 100_000, scaled(5000)).await?;
-    writeln!(report, "\n## Trending (`quicktok-rank` behind `GET /api/v1/trending`)\n")?;
+    writeln!(report, "## Trending (`quicktok-rank` behind `GET /api/v1/trending`)\n")?;
     writeln!(
         report,
         "A whole app (4 ranker shards); {} qualified views over {} videos with Zipf-like popularity appended to the `views` topic, then queried over HTTP (one client, keep-alive).\n",
@@ -435,6 +447,75 @@ async fn main() -> anyhow::Result<()> {
         t.query_p50_ms, t.query_p99_ms
     )?;
     writeln!(report, "| same query, requests/s (one client) | {:.0} | |", t.queries_per_s)?;
+    Ok(report)
+}
+
+/// The command line that reproduces this run, for the report.
+fn command_line(args: &Args) -> String {
+    let mut cmd = String::from("cargo run --release -p quicktok-bench --");
+    if !args.only.is_empty() {
+        let names: Vec<&str> = args.only.iter().map(|s| s.name()).collect();
+        cmd.push_str(&format!(" --only {}", names.join(",")));
+    }
+    if args.tus_mib != 200 && (args.only.is_empty() || args.only.contains(&Section::Tus)) {
+        cmd.push_str(&format!(" --tus-mib {}", args.tus_mib));
+    }
+    if (args.scale - 1.0).abs() > f64::EPSILON {
+        cmd.push_str(&format!(" --scale {}", args.scale));
+    }
+    cmd.push_str(&format!(" --out {}", args.out.display()));
+    cmd
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let scale = args.scale;
+    let scaled = move |n: usize| ((n as f64 * scale).round() as usize).max(1);
+    let selected: Vec<Section> =
+        if args.only.is_empty() { Section::ALL.to_vec() } else { args.only.clone() };
+    let run = report::RunInfo { machine: machine(), date: date(), command: command_line(&args) };
+
+    let mut fresh = Vec::new();
+    for section in Section::ALL {
+        if !selected.contains(&section) {
+            continue;
+        }
+        let text = match section {
+            Section::Log => log_section(scaled).await?,
+            Section::Login => login_section(scaled).await?,
+            Section::Trending => trending_section(scaled).await?,
+            Section::Ladder => upload::ladder_section(&run).await?,
+            Section::Tus => upload::tus_section(&run, args.tus_mib << 20).await?,
+        };
+        fresh.push((section, text));
+    }
+
+    let mut header = String::new();
+    writeln!(header, "# Benchmarks\n")?;
+    writeln!(
+        header,
+        "Written by `make bench` (`cargo run --release -p quicktok-bench -- --out docs/benchmarks.md`; `--only ladder,tus` re-measures some sections and keeps the others). Figures from one run on a shared, noisy machine: compare ratios within a run rather than absolute numbers across runs.\n"
+    )?;
+    writeln!(header, "- Machine: {}", run.machine)?;
+    writeln!(header, "- Date: {}", run.date)?;
+    if args.only.is_empty() {
+        writeln!(header, "- Command: `make bench`")?;
+    } else {
+        writeln!(header, "- Command: `{}`", run.command)?;
+    }
+
+    // A partial run keeps the other sections of an existing report.
+    let existing = if args.only.is_empty() {
+        None
+    } else {
+        match std::fs::read_to_string(&args.out) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let report = report::assemble(&header, existing.as_deref(), &fresh);
 
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
