@@ -126,24 +126,6 @@ async fn run_tool(program: &str, args: &[String], dir: &Path) -> anyhow::Result<
 
 // ---- HTTP helpers ----
 
-/// Standard base64, for `Upload-Metadata`.
-fn base64(text: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::new();
-    for c in text.as_bytes().chunks(3) {
-        let byte = |i: usize| u32::from(c.get(i).copied().unwrap_or(0));
-        let n = (byte(0) << 16) | (byte(1) << 8) | byte(2);
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 /// Registers a user and returns its access token.
 async fn register(client: &reqwest::Client, base: &str, username: &str) -> anyhow::Result<String> {
     let r = client
@@ -169,7 +151,7 @@ struct Uploaded {
     patches: usize,
 }
 
-/// Uploads `bytes` with tus (creation, then `PATCH`es of `chunk` bytes).
+/// Uploads `bytes` with tus (creation, then `PATCH`es of `chunk` bytes), timed.
 async fn tus_upload(
     client: &reqwest::Client,
     base: &str,
@@ -179,47 +161,10 @@ async fn tus_upload(
     filename: &str,
 ) -> anyhow::Result<Uploaded> {
     let started = Instant::now();
-    let r = client
-        .post(format!("{base}/api/v1/uploads"))
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len())
-        .header(
-            "Upload-Metadata",
-            format!("filename {},title {}", base64(filename), base64("bench clip")),
-        )
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 201, "tus create: {} {}", r.status(), r.text().await?);
-    let header = |name: &str| {
-        r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned).unwrap_or_default()
-    };
-    let (location, video) = (header("location"), header("quicktok-video-id"));
-    anyhow::ensure!(!location.is_empty() && !video.is_empty(), "tus create: no location or id");
-    let url = if location.starts_with("http") { location } else { format!("{base}{location}") };
-    let mut offset = 0;
-    let mut patches = 0;
-    for part in bytes.chunks(chunk.max(1)) {
-        let r = client
-            .patch(&url)
-            .bearer_auth(token)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Offset", offset)
-            .header("Content-Type", "application/offset+octet-stream")
-            .body(part.to_vec())
-            .send()
-            .await?;
-        anyhow::ensure!(
-            r.status() == 204,
-            "tus patch at {offset}: {} {}",
-            r.status(),
-            r.text().await?
-        );
-        offset += part.len();
-        patches += 1;
-    }
+    let meta = [("filename", filename), ("title", "bench clip")];
+    let up = quicktok_testkit::tus_upload(client, base, token, bytes, &meta, chunk).await?;
     let done = Instant::now();
-    Ok(Uploaded { video, elapsed: done - started, done, patches })
+    Ok(Uploaded { video: up.video, elapsed: done - started, done, patches: up.patches })
 }
 
 /// Per-stage `(sum of seconds, count)` of `quicktok_pipeline_stage_seconds` in `/metrics`
@@ -1014,15 +959,6 @@ fn remove_uploads(dir: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(""), "");
-        assert_eq!(base64("f"), "Zg==");
-        assert_eq!(base64("fo"), "Zm8=");
-        assert_eq!(base64("foo"), "Zm9v");
-        assert_eq!(base64("clip.mp4"), "Y2xpcC5tcDQ=");
-    }
 
     #[test]
     fn shell_quoting() {

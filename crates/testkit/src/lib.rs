@@ -187,50 +187,8 @@ impl AppSandbox {
         metadata: &[(&str, &str)],
         chunk: usize,
     ) -> anyhow::Result<String> {
-        use base64::Engine;
-        let meta: Vec<String> = metadata
-            .iter()
-            .map(|(k, v)| format!("{k} {}", base64::engine::general_purpose::STANDARD.encode(v)))
-            .collect();
-        let r = self
-            .client
-            .post(self.url("/api/v1/uploads"))
-            .bearer_auth(token)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Length", bytes.len())
-            .header("Upload-Metadata", meta.join(","))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 201, "create: {} {}", r.status(), r.text().await?);
-        let header = |name: &str| {
-            r.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .unwrap_or_default()
-        };
-        let (location, video) = (header("location"), header("quicktok-video-id"));
-        let mut offset = 0;
-        for part in bytes.chunks(chunk.max(1)) {
-            let r = self
-                .client
-                .patch(self.url(&location))
-                .bearer_auth(token)
-                .header("Tus-Resumable", "1.0.0")
-                .header("Upload-Offset", offset)
-                .header("Content-Type", "application/offset+octet-stream")
-                .body(part.to_vec())
-                .send()
-                .await?;
-            anyhow::ensure!(
-                r.status() == 204,
-                "patch at {offset}: {} {}",
-                r.status(),
-                r.text().await?
-            );
-            offset += part.len();
-        }
-        Ok(video)
+        let done = tus_upload(&self.client, &self.base_url, token, bytes, metadata, chunk).await?;
+        Ok(done.video)
     }
 
     /// Polls `GET /api/v1/videos/{id}` until its status is one of `until` (or `timeout`),
@@ -259,6 +217,70 @@ impl AppSandbox {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+/// A finished tus upload.
+#[derive(Debug, Clone)]
+pub struct TusUpload {
+    /// The `QuickTok-Video-Id` of the creation answer.
+    pub video: String,
+    /// `PATCH` requests sent.
+    pub patches: usize,
+}
+
+/// Uploads `bytes` to the server at `base_url` with tus: creation (with `metadata` pairs
+/// base64-encoded into `Upload-Metadata`), then `PATCH`es of `chunk` bytes. Returns once
+/// the last `PATCH` is answered, i.e. when the upload is complete.
+pub async fn tus_upload(
+    client: &reqwest::Client,
+    base_url: &str,
+    token: &str,
+    bytes: &[u8],
+    metadata: &[(&str, &str)],
+    chunk: usize,
+) -> anyhow::Result<TusUpload> {
+    use base64::Engine;
+    let meta: Vec<String> = metadata
+        .iter()
+        .map(|(k, v)| format!("{k} {}", base64::engine::general_purpose::STANDARD.encode(v)))
+        .collect();
+    let r = client
+        .post(format!("{base_url}/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len())
+        .header("Upload-Metadata", meta.join(","))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 201, "tus create: {} {}", r.status(), r.text().await?);
+    let header = |name: &str| {
+        r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned).unwrap_or_default()
+    };
+    let (location, video) = (header("location"), header("quicktok-video-id"));
+    anyhow::ensure!(!location.is_empty() && !video.is_empty(), "tus create: no location or id");
+    let url = if location.starts_with("http") { location } else { format!("{base_url}{location}") };
+    let mut offset = 0;
+    let mut patches = 0;
+    for part in bytes.chunks(chunk.max(1)) {
+        let r = client
+            .patch(&url)
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset)
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(part.to_vec())
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == 204,
+            "tus patch at {offset}: {} {}",
+            r.status(),
+            r.text().await?
+        );
+        offset += part.len();
+        patches += 1;
+    }
+    Ok(TusUpload { video, patches })
 }
 
 /// Writes a test clip with ffmpeg (test setup, not untrusted input): `source` is a lavfi
