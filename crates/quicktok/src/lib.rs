@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod consumer;
 pub mod jobs;
 pub mod pipeline;
 pub mod plays;

@@ -32,19 +32,10 @@ pub async fn run_enqueuer(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut next = log.committed(TOPIC, CONSUMER).await?.unwrap_or(0);
-    loop {
-        let records = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = log.read(TOPIC, next, 256, 1 << 20) => r?,
-        };
-        let Some(last) = records.last() else {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                r = log.wait_for(TOPIC, next) => { r?; }
-            }
-            continue;
-        };
-        let after = last.offset + 1;
+    while let Some(records) =
+        crate::consumer::next_batch(log.as_ref(), TOPIC, next, 256, 1 << 20, &shutdown).await?
+    {
+        let after = crate::consumer::after(&records, next);
         let mut added = false;
         for record in &records {
             let Ok(Event::UploadCompleted { upload_id, video_id, owner, at_ms, .. }) =
@@ -65,4 +56,5 @@ pub async fn run_enqueuer(
             wake.notify_one();
         }
     }
+    Ok(())
 }

@@ -28,19 +28,17 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let mut next = log.committed(VIEWS_TOPIC, CONSUMER).await?.unwrap_or(0);
     let mut last_prune_hour = i64::MIN;
-    loop {
-        let records = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = log.read(VIEWS_TOPIC, next, BATCH_RECORDS, BATCH_BYTES) => r?,
-        };
-        let Some(last) = records.last() else {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                r = log.wait_for(VIEWS_TOPIC, next) => { r?; }
-            }
-            continue;
-        };
-        let after = last.offset + 1;
+    while let Some(records) = crate::consumer::next_batch(
+        log.as_ref(),
+        VIEWS_TOPIC,
+        next,
+        BATCH_RECORDS,
+        BATCH_BYTES,
+        &shutdown,
+    )
+    .await?
+    {
+        let after = crate::consumer::after(&records, next);
         let mut deltas = Vec::with_capacity(records.len());
         let mut newest = i64::MIN;
         for record in &records {
@@ -74,4 +72,5 @@ pub async fn run(
             }
         }
     }
+    Ok(())
 }

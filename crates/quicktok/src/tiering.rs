@@ -96,19 +96,10 @@ pub async fn run_archive_consumer(
     const TOPIC: &str = "videos";
     const CONSUMER: &str = "tiering-archive";
     let mut next = log.committed(TOPIC, CONSUMER).await?.unwrap_or(0);
-    loop {
-        let records = tokio::select! {
-            _ = shutdown.cancelled() => return Ok(()),
-            r = log.read(TOPIC, next, 256, 1 << 20) => r?,
-        };
-        let Some(last) = records.last() else {
-            tokio::select! {
-                _ = shutdown.cancelled() => return Ok(()),
-                r = log.wait_for(TOPIC, next) => { r?; }
-            }
-            continue;
-        };
-        let after = last.offset + 1;
+    while let Some(records) =
+        crate::consumer::next_batch(log.as_ref(), TOPIC, next, 256, 1 << 20, &shutdown).await?
+    {
+        let after = crate::consumer::after(&records, next);
         for record in &records {
             if let Ok(Event::VideoArchived { video_id, archived, .. }) =
                 Event::decode(&record.payload)
@@ -121,4 +112,5 @@ pub async fn run_archive_consumer(
         log.commit(TOPIC, CONSUMER, after).await?;
         next = after;
     }
+    Ok(())
 }
