@@ -32,6 +32,11 @@ pub struct MediaConfig {
     /// file. Default 10 min.
     #[serde(with = "whole_seconds")]
     pub job_timeout: Duration,
+    /// A transcode's caps grow with its work: at least this many CPU seconds per second of
+    /// video per output rung (x264 `veryfast` at 1080p needs well under 2). Default 8.
+    pub cpu_secs_per_output_second: f64,
+    /// Likewise for the wall clock, seconds per second of video per output rung. Default 4.
+    pub wall_secs_per_output_second: f64,
     /// `-threads` for decoders, encoders and filters. Default 2.
     pub threads: u32,
     /// Directory holding per-job temp dirs. Default: the system temp dir.
@@ -75,6 +80,8 @@ impl Default for MediaConfig {
             max_address_space_bytes: 3 << 30,
             probe_timeout: Duration::from_secs(30),
             job_timeout: Duration::from_secs(600),
+            cpu_secs_per_output_second: 8.0,
+            wall_secs_per_output_second: 4.0,
             threads: 2,
             work_root: None,
             max_input_bytes: 2 << 30,

@@ -276,7 +276,17 @@ pub async fn transcode_pass(
         _ => None,
     };
 
-    let out = runner::run(cfg, Tool::Ffmpeg, &a, job.path(), cfg.job_timeout).await?;
+    // The configured caps fit a short clip; a ten-minute upload's ladder needs more, so they
+    // grow with the work asked (seconds of video times outputs), generously: they are there
+    // to stop runaway or hostile inputs, not long honest ones.
+    let work_s = info.duration_ms as f64 / 1000.0 * (rungs.len().max(1) as f64);
+    let mut caps = cfg.clone();
+    caps.max_cpu_secs = cfg.max_cpu_secs.max((work_s * cfg.cpu_secs_per_output_second) as u64);
+    let wall = work_s * cfg.wall_secs_per_output_second;
+    // from_secs_f64 panics on NaN or negative values; a config may say either.
+    let wall = if wall.is_finite() { wall.clamp(0.0, 86_400.0) } else { 0.0 };
+    let timeout = cfg.job_timeout.max(std::time::Duration::from_secs_f64(wall));
+    let out = runner::run(&caps, Tool::Ffmpeg, &a, job.path(), timeout).await?;
 
     let mut renditions = Vec::with_capacity(rungs.len());
     for (rung, dir) in rungs.iter().zip(rung_dirs) {

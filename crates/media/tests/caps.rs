@@ -16,7 +16,14 @@ use quicktok_media::{
 async fn wall_clock_and_cpu_caps_stop_a_long_job() {
     let dir = tempfile::tempdir().unwrap();
     let src = clip(dir.path(), "long.mp4", "testsrc2=s=640x360:d=12:r=25", false, &[]);
-    let base = MediaConfig { preset: "veryslow".into(), threads: 1, ..config() };
+    // Fixed caps: no allowance growing with the clip's length.
+    let base = MediaConfig {
+        preset: "veryslow".into(),
+        threads: 1,
+        cpu_secs_per_output_second: 0.0,
+        wall_secs_per_output_second: 0.0,
+        ..config()
+    };
     let info = probe(&base, &src).await.unwrap();
     let rung = plan_ladder_for(&info, &base).remove(0);
 
