@@ -36,6 +36,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(views::report_view))
         .routes(routes!(videos::archive, videos::unarchive))
         .routes(routes!(playback::list))
+        .routes(routes!(playback::mine))
         .routes(routes!(playback::get_video))
         .routes(routes!(playback::play))
         .routes(routes!(admin::review_queue))

@@ -204,6 +204,32 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<VideoPage>> {
+    let (before, limit) = page_of(&q)?;
+    let videos = state.meta().videos().latest_published(before, limit).await?;
+    Ok(ApiJson(video_page(&state, videos, limit).await?))
+}
+
+/// The signed-in creator's own videos in every status (uploading, processing, review,
+/// rejected with the reason...), newest first.
+#[utoipa::path(get, path = "/me/videos", tag = "videos", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "Newest first", body = VideoPage),
+        (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn mine(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<ApiJson<VideoPage>> {
+    let (before, limit) = page_of(&q)?;
+    let videos = state.meta().videos().by_author(user.id, before, limit).await?;
+    Ok(ApiJson(video_page(&state, videos, limit).await?))
+}
+
+/// The keyset position and page size a list query asks for.
+fn page_of(q: &ListQuery) -> ApiResult<(Option<Id>, u32)> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 50"));
@@ -212,14 +238,18 @@ pub async fn list(
         None | Some("") => None,
         Some(c) => Some(c.parse::<Id>().map_err(|_| ApiError::bad_request("bad cursor"))?),
     };
-    let videos = state.meta().videos().latest_published(before, limit).await?;
+    Ok((before, limit))
+}
+
+/// A page of videos; a full page has a cursor to the next.
+async fn video_page(state: &AppState, videos: Vec<Video>, limit: u32) -> ApiResult<VideoPage> {
     let next_cursor =
         (videos.len() == limit as usize).then(|| videos.last().map(|v| v.id.to_string())).flatten();
     let mut items = Vec::with_capacity(videos.len());
     for v in videos {
-        items.push(video_view(&state, v).await?);
+        items.push(video_view(state, v).await?);
     }
-    Ok(ApiJson(VideoPage { items, next_cursor }))
+    Ok(VideoPage { items, next_cursor })
 }
 
 /// A video. Published and removed videos are public; others only for their author (and
