@@ -264,4 +264,31 @@ impl<'a> PipelineJobs<'a> {
         .map_err(db)?;
         Ok(changed > 0)
     }
+
+    /// An operator's retry of the dead-lettered job `id` whose token is `expected_token`:
+    /// queued at its stage, due at `now_ms`, attempts and reason cleared, under `new_token`.
+    /// `false` (and nothing changes) when it is not dead, the token differs, or it is gone.
+    pub async fn requeue_dead(
+        &self,
+        id: Id,
+        expected_token: i64,
+        new_token: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        const REQUEUE: &str = "UPDATE pipeline_jobs SET status = 'queued', attempts = 0, \
+             reason = NULL, not_before_ms = $4, lease_token = $3, updated_at_ms = $4 \
+             WHERE id = $1 AND lease_token = $2 AND status = 'dead'";
+        let changed = with_pool!(self.store, |pool| {
+            sqlx::query(REQUEUE)
+                .bind(id.as_i64())
+                .bind(expected_token)
+                .bind(new_token)
+                .bind(now_ms)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db)?;
+        Ok(changed > 0)
+    }
 }

@@ -181,4 +181,26 @@ impl JobStore for MetaJobStore {
         }
         Err(JobError::Store(format!("job {id}: review decision kept colliding; try again")))
     }
+
+    async fn retry_dead(&self, id: Id, now_ms: i64) -> Result<Job, JobError> {
+        // Read, check, then compare-and-set on the token read, as for review decisions.
+        for _ in 0..5 {
+            let Some(mut job) = self.get(id).await? else { return Err(JobError::NotFound(id)) };
+            if job.status != JobStatus::Dead {
+                return Err(JobError::NotDead(id));
+            }
+            let expected = job.lease_token as i64;
+            job.requeue(now_ms);
+            job.lease_token = new_token();
+            let jobs = self.meta.pipeline_jobs();
+            if jobs
+                .requeue_dead(id, expected, job.lease_token as i64, now_ms)
+                .await
+                .map_err(store_err)?
+            {
+                return Ok(job);
+            }
+        }
+        Err(JobError::Store(format!("job {id}: retry kept colliding; try again")))
+    }
 }

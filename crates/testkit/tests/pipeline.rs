@@ -218,3 +218,55 @@ async fn review_queue_approve_and_refuse() {
     assert_eq!(dead["items"].as_array().unwrap().len(), 2, "{dead}");
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_are_listed_and_retried() {
+    // No ffmpeg (probe's ffprobe still works): the transcode stage fails, once is enough.
+    let broken = |c: &mut quicktok::Config| {
+        c.auth.admins = vec!["ops".into()];
+        c.pipeline.runner.max_attempts = 1;
+        c.processing.ffmpeg_path = "/nonexistent/ffmpeg".into();
+    };
+    let app = AppSandbox::start_with(broken).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.uploader("alice").await.unwrap();
+    let ops = app.uploader("ops").await.unwrap();
+    let clip = make_clip(dir.path(), "d.mp4", "testsrc2=s=320x240:d=2:r=25", true).unwrap();
+    let bytes = std::fs::read(&clip).unwrap();
+    let video =
+        app.tus_upload(&alice.token, &bytes, &[("title", "retry me")], 1 << 20).await.unwrap();
+    let v =
+        app.wait_for_video(&alice.token, &video, &["rejected", "published"], WAIT).await.unwrap();
+    assert_eq!(v["status"], "rejected");
+    assert!(v["reason"].as_str().unwrap().starts_with("processing failed"), "{v}");
+    let dead: Value = app
+        .get("/api/v1/admin/jobs?status=dead", Some(&ops.token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let items = dead["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{dead}");
+    assert_eq!(
+        (items[0]["video_id"].as_str(), items[0]["stage"].as_str()),
+        (Some(video.as_str()), Some("transcode"))
+    );
+    let retry = format!("/api/v1/admin/jobs/{video}/retry");
+    assert_eq!(app.post_json(&retry, &json!({}), Some(&alice.token)).await.unwrap().status(), 403);
+
+    // The operator fixes the machine (ffmpeg back), restarts, and retries the dead letter.
+    let mut config = app.config.clone();
+    config.processing.ffmpeg_path = "ffmpeg".into();
+    let data = app.stop().await.unwrap();
+    let app = AppSandbox::start_in(data, config).await.unwrap();
+    let r = app.client.post(app.url(&retry)).bearer_auth(&ops.token).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v =
+        app.wait_for_video(&alice.token, &video, &["published", "rejected"], WAIT).await.unwrap();
+    assert_eq!(v["status"], "published", "{v}");
+    // Only dead letters can be retried.
+    let r = app.client.post(app.url(&retry)).bearer_auth(&ops.token).send().await.unwrap();
+    assert_eq!(r.status(), 409);
+    app.stop().await.unwrap();
+}

@@ -38,6 +38,9 @@ fn job_error(e: JobError) -> ApiError {
         JobError::NotInReview(_) => {
             ApiError::conflict(ErrorCode::Conflict, "the video is not waiting for review")
         }
+        JobError::NotDead(_) => {
+            ApiError::conflict(ErrorCode::Conflict, "only dead-lettered jobs can be retried")
+        }
         other => {
             tracing::error!(error = %other, "pipeline job store");
             ApiError::new(
@@ -264,4 +267,31 @@ pub async fn jobs(
             })?;
     let jobs = state.jobs().list(status, limit_of(q.limit)?).await.map_err(job_error)?;
     Ok(ApiJson(JobPage { items: jobs.iter().map(JobView::from).collect(), next_cursor: None }))
+}
+
+/// Retry a dead-lettered job: it runs its failed stage again with fresh attempts, and the
+/// video is `processing` again.
+#[utoipa::path(post, path = "/admin/jobs/{id}/retry", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Video id (one job per video)")),
+    responses(
+        (status = 200, description = "Queued again", body = JobView),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job is not dead-lettered", body = ErrorBody),
+    ))]
+pub async fn retry(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> ApiResult<ApiJson<JobView>> {
+    require_admin(&state, user).await?;
+    let id: Id = id.parse().map_err(|_| ApiError::not_found("no such job"))?;
+    let now = state.clock().now_ms();
+    let job = state.jobs().retry_dead(id, now).await.map_err(job_error)?;
+    // The failure had refused the video; it is being processed again.
+    if let Err(e) = state.meta().videos().set_status(id, VideoStatus::Processing, None, now).await {
+        tracing::warn!(video = %id, error = %e, "retried job's video status not updated");
+    }
+    tracing::info!(video = %id, operator = %user.id, stage = job.stage.as_str(), "dead letter retried");
+    Ok(ApiJson(JobView::from(&job)))
 }

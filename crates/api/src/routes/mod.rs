@@ -42,6 +42,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::review_queue))
         .routes(routes!(admin::decide))
         .routes(routes!(admin::jobs))
+        .routes(routes!(admin::retry))
         .merge(uploads::router())
         .route("/openapi.json", get(health::openapi_json))
 }

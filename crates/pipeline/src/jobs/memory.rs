@@ -100,4 +100,15 @@ impl JobStore for MemoryJobStore {
         job.lease_token = self.tokens.fetch_add(1, Ordering::SeqCst) + 1;
         Ok(job.clone())
     }
+
+    async fn retry_dead(&self, id: Id, now_ms: i64) -> Result<Job, JobError> {
+        let mut jobs = self.lock();
+        let job = jobs.get_mut(&id).ok_or(JobError::NotFound(id))?;
+        if job.status != JobStatus::Dead {
+            return Err(JobError::NotDead(id));
+        }
+        job.requeue(now_ms);
+        job.lease_token = self.tokens.fetch_add(1, Ordering::SeqCst) + 1;
+        Ok(job.clone())
+    }
 }

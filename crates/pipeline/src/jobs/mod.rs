@@ -166,6 +166,16 @@ impl Job {
         self.updated_at_ms = now_ms;
     }
 
+    /// An operator's retry of a dead-lettered job: it runs its failed stage again at once,
+    /// with fresh attempts. Every [`JobStore`] uses this; the caller sets a new lease token.
+    pub fn requeue(&mut self, now_ms: i64) {
+        self.status = JobStatus::Queued;
+        self.attempts = 0;
+        self.not_before_ms = now_ms;
+        self.reason = None;
+        self.updated_at_ms = now_ms;
+    }
+
     /// Whether a worker may take the job at `now_ms`.
     pub fn claimable(&self, now_ms: i64) -> bool {
         match self.status {
@@ -199,6 +209,8 @@ pub enum JobError {
     NotFound(Id),
     #[error("job {0} is not waiting for review")]
     NotInReview(Id),
+    #[error("job {0} is not dead-lettered")]
+    NotDead(Id),
     #[error("job store: {0}")]
     Store(String),
 }
@@ -229,6 +241,9 @@ pub trait JobStore: Send + Sync {
         reason: &str,
         now_ms: i64,
     ) -> Result<Job, JobError>;
+    /// An operator's retry of a dead-lettered job: queued again at its failed stage with
+    /// fresh attempts ([`Job::requeue`]); [`JobError::NotDead`] for any other status.
+    async fn retry_dead(&self, id: Id, now_ms: i64) -> Result<Job, JobError>;
 }
 
 /// The work of each stage.

@@ -44,6 +44,9 @@ pub const CASES: &[(&str, Case)] = &[
     }),
     ("resolve_review_needs_a_job_in_review", |s| Box::pin(resolve_review_needs_a_job_in_review(s))),
     ("concurrent_claims_never_share_a_job", |s| Box::pin(concurrent_claims_never_share_a_job(s))),
+    ("retry_dead_requeues_at_the_failed_stage", |s| {
+        Box::pin(retry_dead_requeues_at_the_failed_stage(s))
+    }),
 ];
 
 /// Runs every case, each on a store from `factory` (which must return a fresh, empty one).
@@ -385,4 +388,32 @@ pub async fn concurrent_claims_never_share_a_job(store: Arc<dyn JobStore>) {
     for (id, token) in claimed {
         assert_eq!(get(&*store, id).await.lease_token, token, "the winner holds job {id}");
     }
+}
+
+/// An operator's retry runs a dead letter's failed stage again, once, with fresh attempts;
+/// nothing else can be retried, and the old holder cannot overwrite the retry.
+pub async fn retry_dead_requeues_at_the_failed_stage(store: Arc<dyn JobStore>) {
+    let store = store.as_ref();
+    let mut j = job(1, 0);
+    j.stage = Stage::Transcode;
+    enqueue(store, j).await;
+    let mut claimed = claim_some(store, NOW).await;
+    claimed.status = JobStatus::Dead;
+    claimed.attempts = 5;
+    claimed.reason = Some("transcode failed 5 times".to_owned());
+    ok(store.save(&claimed).await, "dead-letter");
+    let retried = ok(store.retry_dead(Id(1), NOW + 50).await, "retry");
+    assert_eq!((retried.stage, retried.status), (Stage::Transcode, JobStatus::Queued));
+    assert_eq!(
+        (retried.attempts, retried.not_before_ms, retried.reason.clone()),
+        (0, NOW + 50, None)
+    );
+    assert_eq!(retried.state, claimed.state);
+    assert_eq!(get(store, 1).await, retried, "the retry is stored");
+    assert!(is_lease_lost(store.save(&claimed).await, 1), "the old holder is fenced off");
+    let again = store.retry_dead(Id(1), NOW + 60).await;
+    assert!(matches!(again, Err(JobError::NotDead(Id(1)))), "{again:?}");
+    let resumed = claim_some(store, NOW + 50).await;
+    assert_eq!((resumed.id, resumed.stage), (Id(1), Stage::Transcode));
+    assert!(matches!(store.retry_dead(Id(9), NOW).await, Err(JobError::NotFound(Id(9)))));
 }
