@@ -494,9 +494,10 @@ struct PlatformRun {
 
 /// The platform in process with the default processing settings: upload the clip, poll
 /// until it plays and until the ladder is complete.
-async fn platform_run(clip: &Clip) -> anyhow::Result<PlatformRun> {
+async fn platform_run(clip: &Clip, early_ladder: bool) -> anyhow::Result<PlatformRun> {
     let dir = tempfile::tempdir()?;
     let mut config = quicktok::Config::default();
+    config.pipeline.early_ladder = early_ladder;
     config.server.data_dir = dir.path().join("data");
     config.server.listen = "127.0.0.1:0".into();
     // The 50 ms poll must not be throttled; processing settings stay the defaults.
@@ -614,7 +615,9 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     let plain1 = plain_ladder(dir.path(), &settings, &RUNGS, "plain-1").await?;
     eprintln!("  {:.2} s wall, {:.1} CPU s", plain1.wall, plain1.cpu);
     eprintln!("ladder: the platform");
-    let p = platform_run(&clip).await?;
+    let p = platform_run(&clip, false).await?;
+    eprintln!("ladder: the platform with pipeline.early_ladder = true");
+    let early = platform_run(&clip, true).await?;
     eprintln!("ladder: plain ffmpeg ladder (2 of 2)");
     let plain2 = plain_ladder(dir.path(), &settings, &RUNGS, "plain-2").await?;
     eprintln!("  {:.2} s wall, {:.1} CPU s", plain2.wall, plain2.cpu);
@@ -722,6 +725,14 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
         "| reference: plain ffmpeg decoding the clip's video to `-f null`, wall s | {:.2} | | {:.0}% of the plain ladder |",
         decode.wall,
         pct(decode.wall, plain)
+    )?;
+    writeln!(
+        r,
+        "| with `pipeline.early_ladder = true` (the big rungs' pass starts beside the first, at low priority): first play / full ladder, s | {:.2} / {:.2} | | {:.0}% / {:.2}x of the plain ladder |",
+        early.first_play,
+        early.full_ladder,
+        pct(early.first_play, plain),
+        if plain > 0.0 { early.full_ladder / plain } else { 0.0 }
     )?;
 
     writeln!(r, "\n### Where the platform's time goes\n")?;

@@ -45,6 +45,12 @@ static PRLIMIT_WARNED: AtomicBool = AtomicBool::new(false);
 const SIGXCPU: i32 = 24;
 const SIGKILL: i32 = 9;
 
+/// coreutils' `nice`, to lower a tool's scheduling priority (the workspace forbids the
+/// `unsafe` a direct `setpriority` would need).
+fn nice_available() -> Option<&'static Path> {
+    ["/usr/bin/nice", "/bin/nice"].into_iter().map(Path::new).find(|p| p.is_file())
+}
+
 /// Whether the configured `prlimit` binary exists (so caps beyond wall-clock apply).
 pub(crate) fn prlimit_available(cfg: &MediaConfig) -> Option<&Path> {
     cfg.prlimit_path.as_deref().filter(|p| p.is_file())
@@ -55,16 +61,28 @@ fn build_command(cfg: &MediaConfig, tool: Tool, args: &[OsString], cwd: &Path) -
         Tool::Ffmpeg => &cfg.ffmpeg_path,
         Tool::Ffprobe => &cfg.ffprobe_path,
     };
-    let mut cmd = match prlimit_available(cfg) {
+    // The program and its arguments before the tool's own: `nice`, then `prlimit`.
+    let mut chain: Vec<OsString> = Vec::new();
+    if cfg.niceness > 0 {
+        match nice_available() {
+            Some(nice) => chain.extend([
+                nice.as_os_str().to_owned(),
+                "-n".into(),
+                cfg.niceness.min(19).to_string().into(),
+            ]),
+            None => tracing::warn!("nice not available: running at normal priority"),
+        }
+    }
+    match prlimit_available(cfg) {
         Some(prlimit) => {
-            let mut c = Command::new(prlimit);
             // Soft CPU limit raises SIGXCPU (a recognisable exit); the hard one, a few
             // seconds later, is the kernel's SIGKILL backstop.
-            c.arg(format!("--cpu={}:{}", cfg.max_cpu_secs, cfg.max_cpu_secs.saturating_add(5)))
-                .arg(format!("--as={}", cfg.max_address_space_bytes))
-                .arg("--")
-                .arg(bin);
-            c
+            chain.extend([
+                prlimit.as_os_str().to_owned(),
+                format!("--cpu={}:{}", cfg.max_cpu_secs, cfg.max_cpu_secs.saturating_add(5)).into(),
+                format!("--as={}", cfg.max_address_space_bytes).into(),
+                "--".into(),
+            ]);
         }
         None => {
             if cfg.require_prlimit {
@@ -80,9 +98,11 @@ fn build_command(cfg: &MediaConfig, tool: Tool, args: &[OsString], cwd: &Path) -
                      (wall-clock timeout still applies)"
                 );
             }
-            Command::new(bin)
         }
-    };
+    }
+    chain.push(bin.as_os_str().to_owned());
+    let mut cmd = Command::new(&chain[0]);
+    cmd.args(&chain[1..]);
     match tool {
         // -nostdin: ffmpeg must never read the terminal or a stdin it was not given.
         Tool::Ffmpeg => cmd.args(["-nostdin", "-hide_banner", "-nostats", "-loglevel", "error"]),
@@ -376,6 +396,28 @@ impl JobDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn niceness_wraps_the_tool_in_nice() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let program = |niceness: u8| {
+            let cfg = MediaConfig { niceness, ..MediaConfig::default() };
+            let cmd = build_command(&cfg, Tool::Ffprobe, &[], dir.path())
+                .unwrap_or_else(|e| panic!("{e}"));
+            let std = cmd.as_std();
+            let args: Vec<String> =
+                std.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+            (std.get_program().to_string_lossy().into_owned(), args)
+        };
+        let (plain, _) = program(0);
+        assert!(!plain.ends_with("nice"), "{plain}");
+        if nice_available().is_some() {
+            let (nice, args) = program(25);
+            assert!(nice.ends_with("/nice"), "{nice}");
+            assert_eq!(&args[..2], ["-n", "19"], "clamped to 19: {args:?}");
+            assert!(args.iter().any(|a| a.ends_with("ffprobe")), "{args:?}");
+        }
+    }
 
     #[test]
     fn remove_stale_takes_only_job_dirs() {

@@ -142,7 +142,13 @@ pub struct MediaStages {
     tags: TagExtractor,
     classifier: Arc<dyn FrameClassifier>,
     dedup: tokio::sync::Mutex<DedupState>,
+    /// Ladder passes started early, at low priority, per video (see `transcode`).
+    ladders: std::sync::Mutex<std::collections::HashMap<Id, LadderTask>>,
 }
+
+/// A ladder pass running in the background: its job dir (where the outputs are) and pass.
+type LadderTask =
+    tokio::task::JoinHandle<Result<(quicktok_media::JobDir, quicktok_media::Pass), MediaError>>;
 
 impl std::fmt::Debug for MediaStages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,6 +203,7 @@ impl MediaStages {
             tags,
             classifier: Arc::new(quicktok_pipeline::NoopClassifier),
             dedup: tokio::sync::Mutex::new(DedupState { index, loaded_up_to: None }),
+            ladders: std::sync::Mutex::new(std::collections::HashMap::new()),
         };
         {
             let mut dedup = stages.dedup.lock().await;
@@ -501,6 +508,10 @@ impl MediaStages {
             return Err(Failure::Input("no rendition can be made from this video".into()));
         };
         let source = self.source(job).await?;
+        if self.d.pipeline.early_ladder {
+            let todo = self.ladder_todo(job, &info).await?;
+            self.start_ladder(job, source.clone(), info.clone(), todo);
+        }
         let dir = quicktok_media::JobDir::new(&self.d.media)?;
         let p = &self.d.pipeline;
         let sampling = quicktok_media::Sampling {
@@ -585,27 +596,78 @@ impl MediaStages {
     /// The remaining rungs, each stored (and so playable) as it finishes.
     async fn ladder(&self, job: &Job) -> StageResult {
         let info: ProbeInfo = from_state(job, keys::PROBE)?;
-        let done: Vec<String> =
-            self.d.meta.renditions().for_video(job.id).await?.into_iter().map(|r| r.name).collect();
-        let todo: Vec<Rung> = quicktok_media::plan_ladder_for(&info, &self.d.media)
-            .into_iter()
-            .filter(|rung| !done.contains(&rung.name))
-            .collect();
+        let todo = self.ladder_todo(job, &info).await?;
         if todo.is_empty() {
+            self.cancel_ladder(job.id);
             return Ok(StageOutcome::Next(Map::new()));
         }
-        // One decode for all of them: each rung costs its encode only.
-        let source = self.source(job).await?;
-        let dir = quicktok_media::JobDir::new(&self.d.media)?;
         let started = std::time::Instant::now();
-        let pass =
-            quicktok_media::transcode_pass(&self.d.media, &dir, &source, &info, &todo, false, None)
-                .await?;
-        tracing::info!(video = %job.id, rungs = todo.len(), elapsed_ms = started.elapsed().as_millis() as u64, "ladder pass done");
+        let early = self.ladders.lock().ok().and_then(|mut l| l.remove(&job.id));
+        let (dir, pass) = match early {
+            // Started by the transcode stage on this node: wait for it.
+            Some(task) => match task.await {
+                Ok(result) => result?,
+                Err(e) => return Err(Failure::Transient(format!("ladder pass task: {e}"))),
+            },
+            // One decode for all of them now, at background priority: another video's first
+            // rung goes first.
+            None => {
+                let source = self.source(job).await?;
+                let mut cfg = self.d.media.clone();
+                cfg.niceness = cfg.background_niceness;
+                let dir = quicktok_media::JobDir::new(&cfg)?;
+                let pass =
+                    quicktok_media::transcode_pass(&cfg, &dir, &source, &info, &todo, false, None)
+                        .await?;
+                (dir, pass)
+            }
+        };
+        tracing::info!(video = %job.id, rungs = todo.len(), waited_ms = started.elapsed().as_millis() as u64, "ladder pass done");
         for rendition in pass.renditions {
-            self.save_rendition(job.id, rendition).await?;
+            if todo.iter().any(|r| r.name == rendition.rung.name) {
+                self.save_rendition(job.id, rendition).await?;
+            }
         }
+        drop(dir);
         Ok(StageOutcome::Next(Map::new()))
+    }
+
+    /// The planned rungs after the first that have no stored rendition yet.
+    async fn ladder_todo(&self, job: &Job, info: &ProbeInfo) -> Result<Vec<Rung>, Failure> {
+        let done: Vec<String> =
+            self.d.meta.renditions().for_video(job.id).await?.into_iter().map(|r| r.name).collect();
+        Ok(quicktok_media::plan_ladder_for(info, &self.d.media)
+            .into_iter()
+            .skip(1)
+            .filter(|rung| !done.contains(&rung.name))
+            .collect())
+    }
+
+    /// Starts the ladder pass for `job` at background priority beside the first pass
+    /// (`pipeline.early_ladder`), unless one is running: it soaks up the CPU the first pass
+    /// leaves idle, so the big rungs are done sooner after publication.
+    fn start_ladder(&self, job: &Job, source: PathBuf, info: ProbeInfo, todo: Vec<Rung>) {
+        let Ok(mut ladders) = self.ladders.lock() else { return };
+        if todo.is_empty() || ladders.get(&job.id).is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let mut cfg = self.d.media.clone();
+        cfg.niceness = cfg.background_niceness;
+        let task = tokio::spawn(async move {
+            let dir = quicktok_media::JobDir::new(&cfg)?;
+            let pass =
+                quicktok_media::transcode_pass(&cfg, &dir, &source, &info, &todo, false, None)
+                    .await?;
+            Ok((dir, pass))
+        });
+        ladders.insert(job.id, task);
+    }
+
+    /// Stops `video`'s background ladder pass, if any (dropping the task kills ffmpeg).
+    fn cancel_ladder(&self, video: Id) {
+        if let Some(task) = self.ladders.lock().ok().and_then(|mut l| l.remove(&video)) {
+            task.abort();
+        }
     }
 
     /// Stores a finished rendition's files as blobs (replacing an earlier run's) and its
@@ -700,6 +762,8 @@ impl MediaStages {
     }
 
     async fn settle(&self, job: &Job) -> Result<(), Failure> {
+        // A refused, parked or failed video needs no ladder (approval starts another).
+        self.cancel_ladder(job.id);
         let reason = job.reason.clone().unwrap_or_default();
         match job.status {
             JobStatus::Done => {}

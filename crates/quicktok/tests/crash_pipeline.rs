@@ -94,6 +94,8 @@ impl Server {
             }
         }
         cmd.env("QUICKTOK_PIPELINE__RUNNER__LEASE_MS", "3000")
+            // The ladder's pass runs beside the first one: the crashes hit both at once.
+            .env("QUICKTOK_PIPELINE__EARLY_LADDER", "true")
             .env("QUICKTOK_PIPELINE__RUNNER__POLL_INTERVAL_MS", "100")
             .env("QUICKTOK_PROCESSING__THREADS", "1")
             .env("QUICKTOK_RATE_LIMIT__ENABLED", "false")
@@ -328,7 +330,13 @@ async fn crashes_mid_transcode_and_mid_ladder_resume_to_a_full_ladder() {
     let j = job(&server, &http, &token, &video).await;
     assert_eq!(j["stage"], "transcode", "{j}");
 
-    // Crash 2: after publication, while the ladder encodes the top rung (1080x1920).
+    // Crash 2: after publication, while the ladder (started beside the first pass, at low
+    // priority) still encodes the top rung (1080x1920).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while get_json(&http, &server.url(&video_path), &token).await["status"] != "published" {
+        assert!(tokio::time::Instant::now() < deadline, "not published:\n{}", server.log_tail());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.wait_for_encoder("1080x1920").await;
     server.crash();
     println!("crashed while encoding 1080p at {:?}", started.elapsed());
