@@ -38,8 +38,8 @@ pub struct PipelineConfig {
     pub fingerprint_frames: u32,
     /// Start the ladder's pass (the rungs above the first) beside the first pass, at
     /// `processing.background_niceness`, instead of after publication. On 2 cores this
-    /// finishes the full ladder sooner (1.16x the plain ffmpeg ladder instead of 1.26x) but
-    /// delays the first play (45% of it instead of 39%), see docs/benchmarks.md; worth it on
+    /// finishes the full ladder sooner (about 1.17x the plain ffmpeg ladder instead of 1.28x)
+    /// but delays the first play (about 44% of it instead of 39%), see docs/benchmarks.md; worth it on
     /// machines with cores to spare. Default `false`.
     pub early_ladder: bool,
     /// The reviewer contact sheet: columns x rows of tiles this wide. Default 4 x 4, 160 px.
