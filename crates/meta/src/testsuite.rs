@@ -198,6 +198,7 @@ macro_rules! meta_testsuite {
             videos_archive_round_trip,
             videos_set_cover_round_trip,
             videos_latest_published_pages_newest_first,
+            videos_private_ones_stay_out_of_public_listings,
             video_blobs_attach_list_detach,
             plays_record_increments_across_batches_and_hours,
             plays_last_play_only_moves_forward,
@@ -868,6 +869,29 @@ pub async fn videos_set_cover_round_trip(db: &TestDb) {
         let err = videos.set_cover(Id(12), blob_id, NOW).await.unwrap_err();
         assert!(matches!(err, MetaError::NotFound), "{err:?}");
     }
+}
+
+/// A private video keeps its status and is still its author's, but no public listing shows
+/// it; making it public again brings it back.
+pub async fn videos_private_ones_stay_out_of_public_listings(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let videos = db.videos();
+    for id in [10, 11] {
+        video(db, id, 1, &["cats"]).await;
+        videos.set_status(Id(id), VideoStatus::Published, None, NOW).await.unwrap();
+    }
+    assert!(!videos.by_id(Id(11)).await.unwrap().unwrap().private);
+    videos.set_private(Id(11), true, NOW + 1).await.unwrap();
+    let got = videos.by_id(Id(11)).await.unwrap().unwrap();
+    assert!(got.private);
+    assert_eq!(got.updated_at_ms, NOW + 1);
+    assert_eq!(ids(&videos.latest_published(None, 10).await.unwrap()), [10]);
+    assert_eq!(ids(&videos.published_by_tag("cats", None, 10).await.unwrap()), [10]);
+    assert_eq!(ids(&videos.by_author(Id(1), None, 10).await.unwrap()), [11, 10]);
+    videos.set_private(Id(11), false, NOW + 2).await.unwrap();
+    assert_eq!(ids(&videos.latest_published(None, 10).await.unwrap()), [11, 10]);
+    let err = videos.set_private(Id(99), true, NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
 }
 
 pub async fn videos_latest_published_pages_newest_first(db: &TestDb) {

@@ -105,6 +105,8 @@ pub struct Video {
     pub last_play_ms: Option<i64>,
     /// The blob store's id of the chosen cover image, once there is one.
     pub cover_blob_id: Option<Id>,
+    /// Only the author (and admins) may see or play it; public listings leave it out.
+    pub private: bool,
     /// Every play recorded by [`Plays::record`](crate::Plays::record), all time (saturating
     /// at `i64::MAX`).
     pub view_count: i64,
@@ -139,6 +141,7 @@ struct VideoRow {
     archived_at_ms: Option<i64>,
     last_play_ms: Option<i64>,
     cover_blob_id: Option<i64>,
+    private: bool,
     view_count: i64,
 }
 
@@ -163,6 +166,7 @@ impl VideoRow {
             archived_at_ms: self.archived_at_ms,
             last_play_ms: self.last_play_ms,
             cover_blob_id: self.cover_blob_id.map(Id::from_i64),
+            private: self.private,
             view_count: self.view_count,
         })
     }
@@ -170,7 +174,7 @@ impl VideoRow {
 
 const VIDEO_BY_ID: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
      FROM videos WHERE id = $1";
 
 const INSERT_VIDEO: &str = "INSERT INTO videos \
@@ -186,7 +190,7 @@ const SET_STATUS: &str = "UPDATE videos SET status = $1, reason = $2, updated_at
      WHERE id = $4 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms, cover_blob_id, view_count";
+     last_play_ms, cover_blob_id, view_count, private";
 const SET_MEDIA_INFO: &str = "UPDATE videos \
      SET duration_ms = $1, width = $2, height = $3, updated_at_ms = $4 WHERE id = $5";
 // Archiving an archived video keeps the first archive time (a retried request does not
@@ -195,12 +199,13 @@ const ARCHIVE: &str = "UPDATE videos \
      SET archived_at_ms = COALESCE(archived_at_ms, $1), updated_at_ms = $1 WHERE id = $2 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms, cover_blob_id, view_count";
+     last_play_ms, cover_blob_id, view_count, private";
 const UNARCHIVE: &str = "UPDATE videos \
      SET archived_at_ms = NULL, updated_at_ms = $1 WHERE id = $2 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms, cover_blob_id, view_count";
+     last_play_ms, cover_blob_id, view_count, private";
+const SET_PRIVATE: &str = "UPDATE videos SET private = $1, updated_at_ms = $2 WHERE id = $3";
 const SET_COVER: &str = "UPDATE videos SET cover_blob_id = $1, updated_at_ms = $2 WHERE id = $3";
 const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
 
@@ -208,33 +213,33 @@ const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
 // generic plans on the index range scan.
 const BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
      FROM videos WHERE author_id = $1 ORDER BY id DESC LIMIT $2";
 const BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
      FROM videos WHERE author_id = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
 const PUBLISHED_BY_TAG: &str = "SELECT v.id, v.author_id, v.title, v.description, v.status, \
      v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, v.published_at_ms, \
-     v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, v.view_count \
+     v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, v.view_count, v.private \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
-     WHERE t.tag = $1 AND v.status = 'published' ORDER BY t.video_id DESC LIMIT $2";
+     WHERE t.tag = $1 AND v.status = 'published' AND NOT v.private ORDER BY t.video_id DESC LIMIT $2";
 const PUBLISHED_BY_TAG_BEFORE: &str = "SELECT v.id, v.author_id, v.title, v.description, \
      v.status, v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, \
      v.published_at_ms, v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, \
-     v.view_count \
+     v.view_count, v.private \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
-     WHERE t.tag = $1 AND v.status = 'published' AND t.video_id < $3 \
+     WHERE t.tag = $1 AND v.status = 'published' AND NOT v.private AND t.video_id < $3 \
      ORDER BY t.video_id DESC LIMIT $2";
 // `$1` is the status, so one pair of queries serves any status (only published is offered).
 const BY_STATUS: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count \
-     FROM videos WHERE status = $1 ORDER BY id DESC LIMIT $2";
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
+     FROM videos WHERE status = $1 AND NOT private ORDER BY id DESC LIMIT $2";
 const BY_STATUS_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count \
-     FROM videos WHERE status = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
+     FROM videos WHERE status = $1 AND NOT private AND id < $3 ORDER BY id DESC LIMIT $2";
 
 /// How many ids one `IN (...)` tag lookup binds at most (well under both backends' limits
 /// on bound parameters).
@@ -304,6 +309,7 @@ impl<'a> Videos<'a> {
             last_play_ms: None,
             cover_blob_id: None,
             view_count: 0,
+            private: false,
         })
     }
 
@@ -405,6 +411,24 @@ impl<'a> Videos<'a> {
                 .bind(duration_ms)
                 .bind(width)
                 .bind(height)
+                .bind(now_ms)
+                .bind(id.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        });
+        match done.map_err(db)? {
+            0 => Err(MetaError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    /// Makes a video private (only its author may see or play it) or public again.
+    /// [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_private(&self, id: Id, private: bool, now_ms: i64) -> Result<()> {
+        let done = with_pool!(self.store, |pool| {
+            sqlx::query(SET_PRIVATE)
+                .bind(private)
                 .bind(now_ms)
                 .bind(id.as_i64())
                 .execute(pool)

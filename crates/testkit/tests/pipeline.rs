@@ -270,3 +270,61 @@ async fn dead_letters_are_listed_and_retried() {
     assert_eq!(r.status(), 409);
     app.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_videos_are_for_their_creator_only() {
+    let app = AppSandbox::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let alice = app.uploader("alice").await.unwrap();
+    let bob = app.uploader("bob").await.unwrap();
+    let clip = make_clip(dir.path(), "p.mp4", "testsrc2=s=320x240:d=2:r=25", true).unwrap();
+    let bytes = std::fs::read(&clip).unwrap();
+    let meta = [("title", "just for me"), ("visibility", "private")];
+    let video = app.tus_upload(&alice.token, &bytes, &meta, 1 << 20).await.unwrap();
+    let v =
+        app.wait_for_video(&alice.token, &video, &["published", "rejected"], WAIT).await.unwrap();
+    assert_eq!((v["status"].as_str(), v["private"].as_bool()), (Some("published"), Some(true)));
+    let path = format!("/api/v1/videos/{video}");
+    let play = format!("{path}/play");
+    // Nobody else sees or plays it; the creator does.
+    assert_eq!(app.get(&path, None).await.unwrap().status(), 404);
+    assert_eq!(app.get(&path, Some(&bob.token)).await.unwrap().status(), 404);
+    assert_eq!(app.get(&play, Some(&bob.token)).await.unwrap().status(), 404);
+    assert_eq!(app.get(&play, Some(&alice.token)).await.unwrap().status(), 200);
+    let listed: Value = app.get("/api/v1/videos", None).await.unwrap().json().await.unwrap();
+    assert!(listed["items"].as_array().unwrap().is_empty(), "{listed}");
+    // Views of a private video are not counted (trending lists are public).
+    let r = app
+        .post_json(&format!("{path}/views"), &json!({"watched_ms": 5000}), Some(&alice.token))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // Only the creator changes it; public again, everyone sees it.
+    let visibility = format!("{path}/visibility");
+    let put = |token: &str| {
+        app.client
+            .put(app.url(&visibility))
+            .bearer_auth(token)
+            .json(&json!({"private": false}))
+            .send()
+    };
+    assert_eq!(put(&bob.token).await.unwrap().status(), 403);
+    assert_eq!(put(&alice.token).await.unwrap().status(), 200);
+    assert_eq!(app.get(&path, None).await.unwrap().status(), 200);
+    let listed: Value = app.get("/api/v1/videos", None).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
+    // Bad metadata is refused at creation.
+    let r = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&alice.token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", 10)
+        .header("Upload-Metadata", "visibility ZnJpZW5kcw==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    app.stop().await.unwrap();
+}

@@ -35,6 +35,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(trending::trending_tag))
         .routes(routes!(views::report_view))
         .routes(routes!(videos::archive, videos::unarchive))
+        .routes(routes!(videos::set_visibility))
         .routes(routes!(playback::list))
         .routes(routes!(playback::mine))
         .routes(routes!(playback::get_video))

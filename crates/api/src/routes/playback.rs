@@ -67,6 +67,8 @@ pub struct VideoView {
     pub tags: Vec<String>,
     /// A signed URL of the cover image, once covers are chosen.
     pub cover: Option<String>,
+    /// Only its author can see and play it.
+    pub private: bool,
     pub created_at_ms: i64,
     pub published_at_ms: Option<i64>,
 }
@@ -130,14 +132,15 @@ async fn is_owner_or_admin(
 }
 
 /// The video if `user` may see it: published and removed videos are public (a removed one
-/// shows why), the rest only to their author and admins.
+/// shows why) unless private; the rest, and private ones, only to their author and admins.
 async fn visible_video(state: &AppState, id: &str, user: Option<AuthUser>) -> ApiResult<Video> {
     let id = parse_id(id)?;
     let video = state.meta().videos().by_id(id).await?.ok_or_else(no_such_video)?;
-    match video.status {
-        VideoStatus::Published | VideoStatus::Removed => Ok(video),
-        _ if is_owner_or_admin(state, &video, user).await? => Ok(video),
-        _ => Err(no_such_video()),
+    let public = matches!(video.status, VideoStatus::Published | VideoStatus::Removed);
+    if (public && !video.private) || is_owner_or_admin(state, &video, user).await? {
+        Ok(video)
+    } else {
+        Err(no_such_video())
     }
 }
 
@@ -186,6 +189,7 @@ pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<Vide
             .collect(),
         counts: CountsView { views: video.view_count, likes: 0, comments: 0, shares: 0 },
         cover: video.cover_blob_id.map(|b| state.media_path(b)),
+        private: video.private,
         tags: video.tags,
         title: video.title,
         description: video.description,

@@ -244,6 +244,9 @@ pub async fn create(
                     created_at_ms: now,
                 })
                 .await?;
+            if meta.private {
+                state.meta().videos().set_private(video_id, true, now).await?;
+            }
             let upload = state
                 .meta()
                 .uploads()

@@ -18,12 +18,13 @@ pub struct ArchiveState {
     pub archived: bool,
 }
 
-async fn set_archived(
+/// The video `id` if `user` created it: 404 if there is none, 403 for anyone else.
+async fn own_video(
     state: &AppState,
     user: AuthUser,
     id: &str,
-    archived: bool,
-) -> ApiResult<ApiJson<ArchiveState>> {
+    action: &str,
+) -> ApiResult<quicktok_meta::Video> {
     let id: Id = id.parse().map_err(|_| ApiError::not_found("no such video"))?;
     let video = state
         .meta()
@@ -35,9 +36,19 @@ async fn set_archived(
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::Forbidden,
-            "only the video's creator can archive it",
+            format!("only the video's creator can {action} it"),
         ));
     }
+    Ok(video)
+}
+
+async fn set_archived(
+    state: &AppState,
+    user: AuthUser,
+    id: &str,
+    archived: bool,
+) -> ApiResult<ApiJson<ArchiveState>> {
+    let id = own_video(state, user, id, "archive").await?.id;
     let now = state.clock().now_ms();
     state.meta().videos().set_archived(id, archived, now).await?;
     let event = Event::VideoArchived { video_id: id, by: user.id, archived, at_ms: now };
@@ -78,4 +89,32 @@ pub async fn unarchive(
     Path(id): Path<String>,
 ) -> ApiResult<ApiJson<ArchiveState>> {
     set_archived(&state, user, &id, false).await
+}
+
+/// Who may see a video.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Visibility {
+    /// `true`: only the creator can see and play it, and no public list shows it.
+    pub private: bool,
+}
+
+/// Make a video private or public again.
+#[utoipa::path(put, path = "/videos/{id}/visibility", tag = "videos", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Video id")),
+    request_body = Visibility,
+    responses(
+        (status = 200, description = "Changed", body = Visibility),
+        (status = 403, description = "Not the creator", body = ErrorBody),
+        (status = 404, description = "No such video", body = ErrorBody),
+    ))]
+pub async fn set_visibility(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(wanted): ApiJson<Visibility>,
+) -> ApiResult<ApiJson<Visibility>> {
+    let id = own_video(&state, user, &id, "change the visibility of").await?.id;
+    state.meta().videos().set_private(id, wanted.private, state.clock().now_ms()).await?;
+    Ok(ApiJson(wanted))
 }

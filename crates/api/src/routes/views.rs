@@ -79,7 +79,8 @@ pub async fn report_view(
         .videos()
         .by_id(id)
         .await?
-        .filter(|v| v.status == VideoStatus::Published)
+        // Private videos stay out of trending (their ids would show in public lists).
+        .filter(|v| v.status == VideoStatus::Published && !v.private)
         .ok_or_else(|| ApiError::not_found("no such video"))?;
     let ip = client_ip(&parts.headers, &parts.extensions, state.api_config().trust_forwarded_for);
     let viewer = viewer_key(user.map(|u| u.id), ip);

@@ -1,8 +1,8 @@
 //! `Upload-Metadata` parsing and validation: comma-separated `key base64value` pairs (the
 //! value may be absent), keys ASCII without spaces or commas and unique, values valid
 //! base64 of UTF-8 text without control characters. The keys QuickTok reads are
-//! `filename`, `title`, `description` and `tags`; others (such as `filetype`, which many
-//! tus clients send) are accepted and ignored.
+//! `filename`, `title`, `description`, `tags` and `visibility` (`public` or `private`);
+//! others (such as `filetype`, which many tus clients send) are accepted and ignored.
 
 use std::collections::BTreeMap;
 
@@ -34,6 +34,9 @@ pub struct VideoMetadata {
     pub description: String,
     /// Normalised: lowercase, without a leading `#`, distinct, in the order given.
     pub tags: Vec<String>,
+    /// `visibility` is `private` (only the author may see and play the video) rather than
+    /// `public`, the default.
+    pub private: bool,
 }
 
 /// Parses and validates an `Upload-Metadata` header. The error is a message for the client.
@@ -91,7 +94,12 @@ pub fn parse(header: &str, max_bytes: usize) -> Result<VideoMetadata, String> {
         Some(t) => parse_tags(t)?,
         None => Vec::new(),
     };
-    Ok(VideoMetadata { filename, title, description, tags })
+    let private = match clean(pairs.get("visibility")).as_deref() {
+        None | Some("public") => false,
+        Some("private") => true,
+        Some(_) => return Err("visibility must be public or private".to_owned()),
+    };
+    Ok(VideoMetadata { filename, title, description, tags, private })
 }
 
 /// Tags separated by commas and/or whitespace, each letters, digits and `_` (not only
@@ -151,6 +159,9 @@ mod tests {
         assert_eq!(parse("", 10).unwrap().title, "Untitled");
         // Unpadded base64 is accepted.
         assert_eq!(parse("title Q2F0cw", 100).unwrap().title, "Cats");
+        assert!(!m.private, "public by default");
+        assert!(parse(&encode(&[("visibility", "private")]), 100).unwrap().private);
+        assert!(!parse(&encode(&[("visibility", "public")]), 100).unwrap().private);
     }
 
     #[test]
@@ -164,6 +175,7 @@ mod tests {
             ",title QQ==".to_owned(),
             "title /w==".to_owned(), // not UTF-8
             encode(&[("tags", "ok, not-ok")]),
+            encode(&[("visibility", "friends")]),
             encode(&[("title", &"x".repeat(151))]),
         ] {
             assert!(parse(&bad, 4096).is_err(), "{bad}");
