@@ -245,6 +245,14 @@ const BY_STATUS_BEFORE: &str = "SELECT id, author_id, title, description, status
 /// on bound parameters).
 const TAG_LOOKUP_CHUNK: usize = 500;
 
+/// `NotFound` when an update by id touched no row.
+fn one_row(affected: std::result::Result<u64, sqlx::Error>) -> Result<()> {
+    match affected.map_err(db)? {
+        0 => Err(MetaError::NotFound),
+        _ => Ok(()),
+    }
+}
+
 /// Repository for videos; get one from [`MetaStore::videos`].
 #[derive(Debug, Clone, Copy)]
 pub struct Videos<'a> {
@@ -417,10 +425,7 @@ impl<'a> Videos<'a> {
                 .await
                 .map(|r| r.rows_affected())
         });
-        match done.map_err(db)? {
-            0 => Err(MetaError::NotFound),
-            _ => Ok(()),
-        }
+        one_row(done)
     }
 
     /// Makes a video private (only its author may see or play it) or public again.
@@ -435,10 +440,7 @@ impl<'a> Videos<'a> {
                 .await
                 .map(|r| r.rows_affected())
         });
-        match done.map_err(db)? {
-            0 => Err(MetaError::NotFound),
-            _ => Ok(()),
-        }
+        one_row(done)
     }
 
     /// Sets (or, with `None`, clears) a video's cover image, the blob store's id of it, and
@@ -453,10 +455,7 @@ impl<'a> Videos<'a> {
                 .await
                 .map(|r| r.rows_affected())
         });
-        match done.map_err(db)? {
-            0 => Err(MetaError::NotFound),
-            _ => Ok(()),
-        }
+        one_row(done)
     }
 
     /// Replaces a video's tags (stored as given, duplicates dropped) in one transaction.
