@@ -286,3 +286,20 @@ fn backoff_doubles_up_to_the_cap() {
     let delays: Vec<u64> = (1..=6).map(|a| cfg.backoff_ms(a)).collect();
     assert_eq!(delays, vec![1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
 }
+
+/// A job whose stages together outlast the lease is never run by two workers: each save
+/// carries the renewed lease, not the one from the claim.
+#[tokio::test(start_paused = true)]
+async fn a_long_job_is_not_taken_over_while_it_runs() {
+    // 8 stages of 20 s against a 30 s lease (renewed every 10 s while a stage runs).
+    let h = harness(20_000);
+    h.enqueue(1, 0).await;
+    let (stop_a, task_a) = h.start(config(1));
+    let (stop_b, task_b) = h.start(config(1));
+    h.wait_status(1, JobStatus::Done).await;
+    assert_eq!(h.script.runs_of(1), Stage::ALL.to_vec(), "every stage ran once");
+    for (stop, task) in [(stop_a, task_a), (stop_b, task_b)] {
+        stop.cancel();
+        task.await.unwrap();
+    }
+}

@@ -136,6 +136,10 @@ impl Runner {
             let Some(outcome) = outcome else { return };
             let now = self.clock.now_ms();
             job.updated_at_ms = now;
+            // The lease as renewed while the stage ran, extended for the next stage: saving
+            // the claim-time lease would hand a still-running job to another worker.
+            let lease = i64::try_from(self.cfg.lease_ms).unwrap_or(i64::MAX);
+            job.lease_until_ms = now.saturating_add(lease);
             let keep_going = match outcome {
                 StageOutcome::Next(state) => {
                     job.state.extend(state);
