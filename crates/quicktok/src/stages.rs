@@ -257,7 +257,13 @@ impl MediaStages {
         let blob: Id = from_state(job, keys::SOURCE_BLOB)?;
         let dir = self.work_dir(job.id);
         tokio::fs::create_dir_all(&dir).await.map_err(|e| io_failure("creating work dir", e))?;
-        let partial = dir.join("source.fetching");
+        self.fetch_blob(blob, &path).await?;
+        Ok(path)
+    }
+
+    /// Copies blob `blob` to the file `path`, atomically (a crash leaves no half file).
+    async fn fetch_blob(&self, blob: Id, path: &Path) -> Result<(), Failure> {
+        let partial = path.with_extension("fetching");
         let mut read = self.d.blobs.get(blob, None).await?;
         let mut file = tokio::fs::File::create(&partial)
             .await
@@ -268,8 +274,8 @@ impl MediaStages {
                 .map_err(|e| io_failure("fetching source", e))?;
         }
         file.sync_all().await.map_err(|e| io_failure("fetching source", e))?;
-        tokio::fs::rename(&partial, &path).await.map_err(|e| io_failure("fetching source", e))?;
-        Ok(path)
+        tokio::fs::rename(&partial, path).await.map_err(|e| io_failure("fetching source", e))?;
+        Ok(())
     }
 
     /// Stores the file at `path` as a new blob of `video` with `kind`; returns its id.
@@ -330,9 +336,14 @@ impl MediaStages {
             match tokio::fs::rename(&part, &source).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(Failure::Input(
-                        "the uploaded file is no longer on this node".into(),
-                    ));
+                    // An earlier run may have stored it before failing: fetch it back.
+                    let blobs = self.d.meta.video_blobs().for_video(job.id).await?;
+                    let Some(stored) = blobs.iter().find(|b| b.kind == KIND_SOURCE) else {
+                        return Err(Failure::Input(
+                            "the uploaded file is no longer on this node".into(),
+                        ));
+                    };
+                    self.fetch_blob(stored.blob_id, &source).await?;
                 }
                 Err(e) => return Err(io_failure("taking the upload over", e)),
             }
@@ -767,8 +778,18 @@ impl MediaStages {
         let reason = job.reason.clone().unwrap_or_default();
         match job.status {
             JobStatus::Done => {}
+            // After publication (the ladder) a failure costs the higher rungs, not the video:
+            // it stays published with what it has, and an operator can retry the job.
+            JobStatus::Rejected | JobStatus::Dead if job.stage > Stage::Publish => {
+                tracing::error!(video = %job.id, %reason, "the ladder failed; the video stays published with its first rung");
+                return Ok(());
+            }
             JobStatus::Rejected => self.refuse(job, &reason).await?,
-            JobStatus::Dead => self.refuse(job, &format!("processing failed: {reason}")).await?,
+            JobStatus::Dead => {
+                self.refuse(job, &format!("processing failed: {reason}")).await?;
+                // Keep the work dir (the source may exist only there): a retry resumes from it.
+                return Ok(());
+            }
             JobStatus::Review => {
                 self.d
                     .meta

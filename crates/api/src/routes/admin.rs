@@ -288,8 +288,11 @@ pub async fn retry(
     let id: Id = id.parse().map_err(|_| ApiError::not_found("no such job"))?;
     let now = state.clock().now_ms();
     let job = state.jobs().retry_dead(id, now).await.map_err(job_error)?;
-    // The failure had refused the video; it is being processed again.
-    if let Err(e) = state.meta().videos().set_status(id, VideoStatus::Processing, None, now).await {
+    // The failure had refused the video, unless it came after publication (the ladder):
+    // then the video is still published and stays so.
+    let videos = state.meta().videos();
+    let published = videos.by_id(id).await?.is_some_and(|v| v.status == VideoStatus::Published);
+    if !published && let Err(e) = videos.set_status(id, VideoStatus::Processing, None, now).await {
         tracing::warn!(video = %id, error = %e, "retried job's video status not updated");
     }
     tracing::info!(video = %id, operator = %user.id, stage = job.stage.as_str(), "dead letter retried");
