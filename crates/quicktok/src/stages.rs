@@ -104,7 +104,11 @@ fn input_fault(e: MediaError) -> Failure {
         | MediaError::ResourceLimit { .. }
         | MediaError::ToolFailed { .. }
         | MediaError::OutputTooLarge { .. }
-        | MediaError::BadOutput(_) => Failure::Input(format!("unreadable media: {e}")),
+        | MediaError::BadOutput(_) => {
+            // The tool's own words (paths, stderr) are for the logs, not the uploader.
+            tracing::info!(error = %e, "upload unreadable");
+            Failure::Input("unreadable media: the file could not be decoded".into())
+        }
         other => Failure::Transient(other.to_string()),
     }
 }
@@ -786,7 +790,8 @@ impl MediaStages {
             }
             JobStatus::Rejected => self.refuse(job, &reason).await?,
             JobStatus::Dead => {
-                self.refuse(job, &format!("processing failed: {reason}")).await?;
+                // The details (tool output, store errors) stay in the job, for operators.
+                self.refuse(job, "processing failed; the operators can retry it").await?;
                 // Keep the work dir (the source may exist only there): a retry resumes from it.
                 return Ok(());
             }
