@@ -43,8 +43,6 @@ pub mod keys {
     pub const COMPLIANCE: &str = "compliance";
     pub const DEDUP: &str = "dedup";
     pub const TAGS: &str = "tags";
-    pub const COVERS: &str = "covers";
-    pub const FIRST_RUNG: &str = "first_rung";
     pub const FRAME_HASHES: &str = "frame_hashes";
     /// Cover candidates stored by the transcode stage, best first.
     pub const COVER_CANDIDATES: &str = "cover_candidates";
@@ -502,7 +500,8 @@ impl MediaStages {
             .and_then(|c| c["images"][0]["blob"].as_str())
             .and_then(|s| s.parse::<Id>().ok());
         self.d.meta.videos().set_cover(job.id, best, self.now()).await?;
-        let out = entry(keys::COVERS, &candidates)?;
+        // The candidates are already in the job state (the transcode stage's output).
+        let out = Map::new();
         if outcome.severity == Severity::Review {
             self.contact_sheet(job).await?;
             return Ok(StageOutcome::Review(format!(
@@ -572,8 +571,7 @@ impl MediaStages {
             }
             stored.push(serde_json::json!({"at_ms": cover.at_ms, "images": images}));
         }
-        let mut out = entry(keys::FIRST_RUNG, &first.name)?;
-        out.extend(entry(keys::FRAME_HASHES, &hashes)?);
+        let mut out = entry(keys::FRAME_HASHES, &hashes)?;
         out.extend(entry(keys::COVER_CANDIDATES, &stored)?);
         Ok(StageOutcome::Next(out))
     }
@@ -707,7 +705,7 @@ impl MediaStages {
     }
 
     /// Uploads a rendition's files; the returned description names blob ids where the
-    /// local one had paths (see [`stored_rendition_blob`]).
+    /// local one had paths (the API's playback routes read them back).
     async fn store_rendition(
         &self,
         video: Id,
@@ -812,11 +810,6 @@ impl MediaStages {
             Err(e) => Err(io_failure("removing work dir", e)),
         }
     }
-}
-
-/// The blob id a stored rendition uses in place of a file path.
-pub fn stored_rendition_blob(path: &Path) -> Option<Id> {
-    path.to_str()?.parse().ok()
 }
 
 #[async_trait::async_trait]
