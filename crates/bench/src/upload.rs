@@ -212,7 +212,7 @@ fn parse_stage_metrics(text: &str) -> BTreeMap<String, (f64, u64)> {
 }
 
 /// Whether the video plays: `/play` answers, the signed HLS master answers 200 and lists a
-/// variant, and that variant's playlist answers 200 with segments.
+/// variant, that variant's playlist answers 200 with segments, and its first segment 200.
 async fn playable(
     client: &reqwest::Client,
     base: &str,
@@ -241,7 +241,15 @@ async fn playable(
     if r.status() != 200 {
         return Ok(false);
     }
-    Ok(r.text().await?.contains("#EXTINF"))
+    let playlist = r.text().await?;
+    // The first media segment must answer too: a player needs bytes, not a list.
+    let first = playlist
+        .lines()
+        .skip_while(|l| !l.starts_with("#EXTINF"))
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    let Some(first) = first else { return Ok(false) };
+    Ok(client.get(format!("{base}{first}")).send().await?.status() == 200)
 }
 
 // ---- the ladder section ----
@@ -482,7 +490,7 @@ struct PlatformRun {
     upload: Uploaded,
     first_play: f64,
     full_ladder: f64,
-    /// (name, width, height, seconds after upload complete when first listed)
+    /// (name, width, height, seconds after upload complete when first listed complete)
     rungs: Vec<(String, u64, u64, f64)>,
     /// stage -> (seconds, runs) during this run
     stages: BTreeMap<String, (f64, u64)>,
@@ -494,10 +502,9 @@ struct PlatformRun {
 
 /// The platform in process with the default processing settings: upload the clip, poll
 /// until it plays and until the ladder is complete.
-async fn platform_run(clip: &Clip, early_ladder: bool) -> anyhow::Result<PlatformRun> {
+async fn platform_run(clip: &Clip) -> anyhow::Result<PlatformRun> {
     let dir = tempfile::tempdir()?;
     let mut config = quicktok::Config::default();
-    config.pipeline.early_ladder = early_ladder;
     config.server.data_dir = dir.path().join("data");
     config.server.listen = "127.0.0.1:0".into();
     // The 50 ms poll must not be throttled; processing settings stay the defaults.
@@ -551,11 +558,13 @@ async fn drive_platform(base: &str, clip: &Clip) -> anyhow::Result<PlatformRun> 
             .filter(|r| r["name"] != "audio" && r["height"].as_u64().unwrap_or(0) > 0)
             .collect();
         let seen_at = t0.elapsed().as_secs_f64();
-        for r in &listed {
+        // Renditions play while they grow; a rung counts once it is complete.
+        let complete: Vec<&Value> = listed.iter().filter(|r| r["complete"] == true).collect();
+        for r in &complete {
             let name = r["name"].as_str().unwrap_or_default();
             if !rungs.iter().any(|(n, ..)| n == name) {
                 let (w, h) = (r["width"].as_u64().unwrap_or(0), r["height"].as_u64().unwrap_or(0));
-                eprintln!("  {name} ({w}x{h}) listed {seen_at:.2} s after upload complete");
+                eprintln!("  {name} ({w}x{h}) complete {seen_at:.2} s after upload complete");
                 rungs.push((name.to_owned(), w, h, seen_at));
             }
         }
@@ -568,7 +577,7 @@ async fn drive_platform(base: &str, clip: &Clip) -> anyhow::Result<PlatformRun> 
             eprintln!("  first play {at:.2} s after upload complete");
             first_play = Some(at);
         }
-        if first_play.is_some() && listed.len() >= RUNGS.len() {
+        if first_play.is_some() && complete.len() >= RUNGS.len() {
             break t0.elapsed().as_secs_f64();
         }
         anyhow::ensure!(
@@ -615,9 +624,7 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     let plain1 = plain_ladder(dir.path(), &settings, &RUNGS, "plain-1").await?;
     eprintln!("  {:.2} s wall, {:.1} CPU s", plain1.wall, plain1.cpu);
     eprintln!("ladder: the platform");
-    let p = platform_run(&clip, false).await?;
-    eprintln!("ladder: the platform with pipeline.early_ladder = true");
-    let early = platform_run(&clip, true).await?;
+    let p = platform_run(&clip).await?;
     eprintln!("ladder: plain ffmpeg ladder (2 of 2)");
     let plain2 = plain_ladder(dir.path(), &settings, &RUNGS, "plain-2").await?;
     eprintln!("  {:.2} s wall, {:.1} CPU s", plain2.wall, plain2.cpu);
@@ -669,7 +676,7 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     )?;
     writeln!(
         r,
-        "Platform: `quicktok::App` in this process with the default configuration (all roles, `processing.threads = {}`, `processing.preset = \"{}\"`), rate limits off so the 50 ms poll is not throttled. The clip goes up with tus in {} `PATCH`es over loopback; *upload complete* is when the last `PATCH` is answered. Then `GET /api/v1/videos/{{id}}` every {} ms: *first play* is the first poll that sees status `published` with a rendition listed **and** whose signed HLS master (from `/play`) answers 200 listing a variant whose playlist answers 200; *full ladder* is when all {} renditions are listed. Poll granularity: {} ms.\n",
+        "Platform: `quicktok::App` in this process with the default configuration (all roles, `processing.threads = {}`, `processing.preset = \"{}\"`), rate limits off so the 50 ms poll is not throttled. The clip goes up with tus in {} `PATCH`es over loopback; *upload complete* is when the last `PATCH` is answered. Then `GET /api/v1/videos/{{id}}` every {} ms: *first play* is the first poll that sees status `published` with a rendition listed **and** whose signed HLS master (from `/play`) answers 200 listing a variant whose playlist answers 200 with a first segment that answers 200 (the playlist may still be growing: an HLS EVENT playlist); *full ladder* is when all {} renditions are listed complete. Poll granularity: {} ms.\n",
         settings.threads,
         settings.preset,
         p.upload.patches,
@@ -693,7 +700,7 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     )?;
     writeln!(
         r,
-        "| time to full ladder: upload complete -> {} rungs listed, s | **{:.2}** | <= 1.05x the plain ladder (<= {:.2} s) | {}: {full_ratio:.2}x the plain ladder |",
+        "| time to full ladder: upload complete -> {} rungs complete, s | **{:.2}** | <= 1.05x the plain ladder (<= {:.2} s) | {}: {full_ratio:.2}x the plain ladder |",
         RUNGS.len(),
         p.full_ladder,
         plain * 1.05,
@@ -726,19 +733,10 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
         decode.wall,
         pct(decode.wall, plain)
     )?;
-    writeln!(
-        r,
-        "| with `pipeline.early_ladder = true` (the big rungs' pass starts beside the first, at low priority): first play / full ladder, s | {:.2} / {:.2} | | {:.0}% / {:.2}x of the plain ladder |",
-        early.first_play,
-        early.full_ladder,
-        pct(early.first_play, plain),
-        if plain > 0.0 { early.full_ladder / plain } else { 0.0 }
-    )?;
-
     writeln!(r, "\n### Where the platform's time goes\n")?;
     writeln!(
         r,
-        "Stage durations are this run's `quicktok_pipeline_stage_seconds` (sum and count) from `/metrics`; rung times are when the poll first saw each rendition listed.\n"
+        "Stage durations are this run's `quicktok_pipeline_stage_seconds` (sum and count) from `/metrics`; rung times are when the poll first saw each rendition complete.\n"
     )?;
     writeln!(r, "| stage | s | share of time to first play |")?;
     writeln!(r, "|---|---:|---:|")?;
@@ -774,8 +772,8 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     match p.stages.get(AFTER_PUBLISH) {
         Some((secs, _)) => writeln!(
             r,
-            "| `{AFTER_PUBLISH}` (the other {} rungs, after publication) | {secs:.2} | |",
-            RUNGS.len() - 1
+            "| `{AFTER_PUBLISH}` (waiting, after publication, for the pass to finish all {} rungs) | {secs:.2} | |",
+            RUNGS.len()
         )?,
         None => writeln!(r, "| `{AFTER_PUBLISH}` (after publication) | n/a | |")?,
     }
@@ -785,7 +783,7 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
         p.rungs.iter().map(|(n, w, h, at)| format!("{n} ({w}x{h}) at {at:.2} s")).collect();
     writeln!(
         r,
-        "Rungs listed after upload complete: {}. The API answered {} polls meanwhile, the slowest in {:.0} ms.",
+        "Rungs complete after upload complete: {}. The API answered {} polls meanwhile, the slowest in {:.0} ms.",
         listed.join(", "),
         p.polls,
         p.slowest_poll * 1000.0

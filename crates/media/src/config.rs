@@ -39,9 +39,6 @@ pub struct MediaConfig {
     pub wall_secs_per_output_second: f64,
     /// Scheduling niceness (0-19) media tools run at; 0 is normal priority. Default 0.
     pub niceness: u8,
-    /// Niceness of passes that may wait (the rest of a ladder after publication), so a
-    /// first rung, this video's or the next one's, gets the CPU first. Default 19.
-    pub background_niceness: u8,
     /// `-threads` for decoders, encoders and filters. Default 2.
     pub threads: u32,
     /// Directory holding per-job temp dirs. Default: the system temp dir.
@@ -88,7 +85,6 @@ impl Default for MediaConfig {
             cpu_secs_per_output_second: 8.0,
             wall_secs_per_output_second: 4.0,
             niceness: 0,
-            background_niceness: 19,
             threads: 2,
             work_root: None,
             max_input_bytes: 2 << 30,

@@ -22,22 +22,30 @@ fn secs(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
-/// HLS media playlist (version 7, VOD) for one rendition.
+/// HLS media playlist (version 7) for one rendition: VOD when it is complete; while it is
+/// still being encoded (`growing`), an EVENT playlist of the segments finished so far that
+/// players reload (RFC 8216 6.2.1) and start from the beginning (`EXT-X-START`), which
+/// becomes the VOD one when the last segment lands.
 pub fn hls_media_playlist(r: &Rendition, url_of: impl Fn(&Path) -> String) -> String {
-    let target = r.segments.iter().map(|s| s.duration_ms.div_ceil(1000)).max().unwrap_or(1).max(1);
+    // Rounded, not ceiled (RFC 8216 4.3.3.1): a 2.002 s segment keeps a 2 s target, so the
+    // target stays the same while an EVENT playlist grows.
+    let target = r.segments.iter().map(|s| (s.duration_ms + 500) / 1000).max().unwrap_or(1).max(1);
+    let kind = if r.growing { "EVENT\n#EXT-X-START:TIME-OFFSET=0,PRECISE=YES" } else { "VOD" };
     let mut s = String::new();
     // Writing to a String cannot fail.
     let _ = write!(
         s,
         "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:0\n\
-         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
+         #EXT-X-PLAYLIST-TYPE:{kind}\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
         quoted_safe(&url_of(&r.init))
     );
     for seg in &r.segments {
         let _ =
             write!(s, "#EXTINF:{},\n{}\n", secs(seg.duration_ms), line_safe(&url_of(&seg.path)));
     }
-    s.push_str("#EXT-X-ENDLIST\n");
+    if !r.growing {
+        s.push_str("#EXT-X-ENDLIST\n");
+    }
     s
 }
 
@@ -103,7 +111,8 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
-/// Static MPEG-DASH MPD. One AdaptationSet per video codec (players may not switch codecs
+/// Static MPEG-DASH MPD of complete renditions (a growing one would end playback early: the
+/// caller waits for the pass to finish). One AdaptationSet per video codec (players may not switch codecs
 /// mid-stream); each Representation is a SegmentList with the exact segment timeline.
 /// Audio is muxed into the same segments, so its codec appears in `@codecs` when present.
 pub fn dash_mpd(renditions: &[Rendition], url_of: impl Fn(&Path) -> String) -> String {
@@ -228,6 +237,7 @@ mod tests {
             fps: 30.0,
             has_audio: audio,
             duration_ms: 3500,
+            growing: false,
         }
     }
 
@@ -241,6 +251,31 @@ mod tests {
         assert!(p.contains("#EXT-X-MAP:URI=\"https://b/x?sig=1&p=/j/480p/init.mp4\"\n"));
         assert!(p.contains("#EXTINF:1.500,\nhttps://b/x?sig=1&p=/j/480p/seg_00001.m4s\n"));
         assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn growing_playlist_is_an_event_playlist_from_the_start() {
+        let mut r = rendition("480p", false);
+        r.growing = true;
+        let p = hls_media_playlist(&r, |p| p.display().to_string());
+        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:EVENT\n#EXT-X-START:TIME-OFFSET=0,PRECISE=YES\n"));
+        assert!(!p.contains("ENDLIST"), "{p}");
+        assert!(p.contains("#EXT-X-TARGETDURATION:2\n"));
+        r.growing = false;
+        let p = hls_media_playlist(&r, |p| p.display().to_string());
+        assert!(p.contains("#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT"));
+        assert!(p.ends_with("#EXT-X-ENDLIST\n"));
+    }
+
+    #[test]
+    fn target_duration_is_the_rounded_longest_segment() {
+        let mut r = rendition("480p", false);
+        r.segments[0].duration_ms = 2002;
+        let p = hls_media_playlist(&r, |p| p.display().to_string());
+        assert!(p.contains("#EXT-X-TARGETDURATION:2\n"), "{p}");
+        r.segments[0].duration_ms = 2600;
+        let p = hls_media_playlist(&r, |p| p.display().to_string());
+        assert!(p.contains("#EXT-X-TARGETDURATION:3\n"), "{p}");
     }
 
     #[test]

@@ -41,6 +41,10 @@ pub struct Rendition {
     pub fps: f64,
     pub has_audio: bool,
     pub duration_ms: u64,
+    /// Still being encoded: `segments` are the ones finished so far (in order, each final),
+    /// and `bandwidth` is an upper estimate (the rung's rate cap) until it completes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub growing: bool,
 }
 
 /// Name of the init segment inside a rendition directory.
@@ -138,6 +142,36 @@ pub async fn transcode_pass(
     rungs: &[Rung],
     audio: bool,
     sampling: Option<&Sampling>,
+) -> Result<Pass> {
+    run_pass(cfg, job, input, info, rungs, audio, sampling, None).await
+}
+
+/// [`transcode_pass`] reporting progress while ffmpeg runs: whenever a rendition (a rung or
+/// the audio track) finishes segments, a snapshot of it (`growing`, with every segment
+/// finished so far) goes to `progress`. A caller can store and serve those segments while
+/// the rest is still being encoded; the returned [`Pass`] holds the complete renditions.
+pub async fn transcode_pass_live(
+    cfg: &MediaConfig,
+    job: &JobDir,
+    input: &Path,
+    info: &ProbeInfo,
+    rungs: &[Rung],
+    audio: bool,
+    progress: tokio::sync::mpsc::UnboundedSender<Rendition>,
+) -> Result<Pass> {
+    run_pass(cfg, job, input, info, rungs, audio, None, Some(progress)).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_pass(
+    cfg: &MediaConfig,
+    job: &JobDir,
+    input: &Path,
+    info: &ProbeInfo,
+    rungs: &[Rung],
+    audio: bool,
+    sampling: Option<&Sampling>,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<Rendition>>,
 ) -> Result<Pass> {
     for rung in rungs {
         if !rung.width.is_multiple_of(2)
@@ -286,7 +320,37 @@ pub async fn transcode_pass(
     // from_secs_f64 panics on NaN or negative values; a config may say either.
     let wall = if wall.is_finite() { wall.clamp(0.0, 86_400.0) } else { 0.0 };
     let timeout = cfg.job_timeout.max(std::time::Duration::from_secs_f64(wall));
-    let out = runner::run(&caps, Tool::Ffmpeg, &a, job.path(), timeout).await?;
+    let run = runner::run(&caps, Tool::Ffmpeg, &a, job.path(), timeout);
+    let out = match progress {
+        None => run.await?,
+        Some(tx) => {
+            let mut watched: Vec<Watched> = rungs
+                .iter()
+                .zip(&rung_dirs)
+                .map(|(rung, dir)| Watched { rung: Some(rung), dir: dir.clone(), reported: 0 })
+                .collect();
+            if let Some(dir) = &audio_dir {
+                watched.push(Watched { rung: None, dir: dir.clone(), reported: 0 });
+            }
+            tokio::pin!(run);
+            // ffmpeg rewrites each output's playlist (atomically: temp file and rename) as a
+            // segment closes; polling it is cheaper than anything ffmpeg would stream to us.
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            loop {
+                tokio::select! {
+                    out = &mut run => break out?,
+                    _ = tick.tick() => {
+                        for w in &mut watched {
+                            if let Some(snapshot) = w.snapshot(cfg, fps)? {
+                                // A caller that stopped listening still gets the whole pass.
+                                let _ = tx.send(snapshot);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
 
     let mut renditions = Vec::with_capacity(rungs.len());
     for (rung, dir) in rungs.iter().zip(rung_dirs) {
@@ -384,8 +448,10 @@ fn hls_output_args(dir: &Path, seg_s: f64) -> Vec<OsString> {
         &format!("{seg_s}"),
         "-hls_segment_type",
         "fmp4",
+        // `event`, not `vod`: ffmpeg then rewrites the playlist after every segment, which
+        // is how a live pass learns of finished segments (the last write adds ENDLIST).
         "-hls_playlist_type",
-        "vod",
+        "event",
         "-hls_flags",
         "independent_segments",
         "-hls_fmp4_init_filename",
@@ -402,8 +468,94 @@ fn collect_segments(dir: &Path) -> Result<Vec<Segment>> {
     let playlist_path = dir.join(FFMPEG_PLAYLIST);
     let playlist = std::fs::read_to_string(&playlist_path)
         .map_err(|e| MediaError::io("reading ffmpeg's playlist", e))?;
+    let segments = listed_segments(dir, &playlist)?;
+    let _ = std::fs::remove_file(&playlist_path);
+    if segments.is_empty() {
+        return Err(MediaError::BadOutput("ffmpeg produced no segments".into()));
+    }
+    Ok(segments)
+}
+
+/// One output of a live pass and how many of its segments were reported.
+struct Watched<'a> {
+    /// `None` for the audio track.
+    rung: Option<&'a Rung>,
+    dir: PathBuf,
+    reported: usize,
+}
+
+impl Watched<'_> {
+    /// A growing snapshot when the output finished segments since the last report.
+    fn snapshot(&mut self, cfg: &MediaConfig, fps: f64) -> Result<Option<Rendition>> {
+        let Ok(playlist) = std::fs::read_to_string(self.dir.join(FFMPEG_PLAYLIST)) else {
+            return Ok(None); // no segment closed yet
+        };
+        let segments = listed_segments(&self.dir, &playlist)?;
+        let init = self.dir.join(INIT_NAME);
+        if segments.len() <= self.reported || !init.is_file() {
+            return Ok(None);
+        }
+        self.reported = segments.len();
+        let mut r = match self.rung {
+            Some(rung) => growing_video(cfg, rung, &self.dir, segments, fps)?,
+            None => growing_audio(cfg, &self.dir, segments)?,
+        };
+        r.growing = true;
+        Ok(Some(r))
+    }
+}
+
+fn growing_video(
+    cfg: &MediaConfig,
+    rung: &Rung,
+    dir: &Path,
+    segments: Vec<Segment>,
+    fps: f64,
+) -> Result<Rendition> {
+    let init = dir.join(INIT_NAME);
+    let init_bytes = std::fs::read(&init).map_err(|e| MediaError::io("reading init segment", e))?;
+    let codecs = codec_string(&init_bytes, rung.codec)?;
+    // The encoder's VBV model bounds the segments still to come: over any d seconds at most
+    // maxrate * d + bufsize bits (bufsize is twice the rate, see `video_encoder_args`), plus
+    // a few percent of fMP4 framing.
+    let seg_ms = u64::from(cfg.segment_duration_ms.max(500));
+    let vbv =
+        u64::from(rung.max_kbps) * 1000 + u64::from(rung.video_kbps) * 2 * 1000 * 1000 / seg_ms;
+    let cap = vbv + vbv / 20;
+    let peak = segments.iter().map(|s| bits_per_second(s.size_bytes, s.duration_ms)).max();
+    let duration_ms = segments.iter().map(|s| s.duration_ms).sum();
+    Ok(Rendition {
+        rung: rung.clone(),
+        dir: dir.to_owned(),
+        init,
+        segments,
+        bandwidth: peak.unwrap_or(0).max(cap),
+        average_bandwidth: u64::from(rung.video_kbps).saturating_mul(1000),
+        codecs,
+        width: rung.width,
+        height: rung.height,
+        fps,
+        has_audio: false,
+        duration_ms,
+        growing: true,
+    })
+}
+
+fn growing_audio(cfg: &MediaConfig, dir: &Path, segments: Vec<Segment>) -> Result<Rendition> {
+    let mut r = audio_from(dir.to_owned(), segments)?;
+    let nominal = u64::from(cfg.audio_kbps).saturating_mul(1000);
+    // AAC's rate wanders around its target from segment to segment: half as much again
+    // bounds it (and is small beside any video rung).
+    r.bandwidth = r.bandwidth.max(nominal + nominal / 2);
+    r.average_bandwidth = nominal;
+    r.growing = true;
+    Ok(r)
+}
+
+/// The finished segments `playlist` (ffmpeg's, in `dir`) lists, in order.
+fn listed_segments(dir: &Path, playlist: &str) -> Result<Vec<Segment>> {
     let mut segments = Vec::new();
-    for (name, duration_ms) in parse_extinf(&playlist)? {
+    for (name, duration_ms) in parse_extinf(playlist)? {
         // Only plain file names from our own pattern: never follow anything else.
         if name.contains('/') || !name.ends_with(".m4s") {
             return Err(MediaError::BadOutput(format!("unexpected segment name {name:?}")));
@@ -413,10 +565,6 @@ fn collect_segments(dir: &Path) -> Result<Vec<Segment>> {
             .map_err(|e| MediaError::io(format!("reading segment {name}"), e))?
             .len();
         segments.push(Segment { path, duration_ms, size_bytes });
-    }
-    let _ = std::fs::remove_file(&playlist_path);
-    if segments.is_empty() {
-        return Err(MediaError::BadOutput("ffmpeg produced no segments".into()));
     }
     Ok(segments)
 }
@@ -443,11 +591,16 @@ fn video_rendition(rung: &Rung, dir: PathBuf, fps: f64) -> Result<Rendition> {
         fps,
         has_audio: false,
         duration_ms,
+        growing: false,
     })
 }
 
 fn audio_rendition(dir: PathBuf) -> Result<Rendition> {
     let segments = collect_segments(&dir)?;
+    audio_from(dir, segments)
+}
+
+fn audio_from(dir: PathBuf, segments: Vec<Segment>) -> Result<Rendition> {
     let init = dir.join(INIT_NAME);
     let init_len =
         std::fs::metadata(&init).map_err(|e| MediaError::io("reading init segment", e))?.len();
@@ -475,6 +628,7 @@ fn audio_rendition(dir: PathBuf) -> Result<Rendition> {
         fps: 0.0,
         has_audio: true,
         duration_ms,
+        growing: false,
     })
 }
 

@@ -199,3 +199,53 @@ async fn rotated_silent_clip_and_hevc_rung() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_live_pass_reports_finished_segments_while_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "live.mp4", "testsrc2=s=320x568:d=6:r=25", true, &[]);
+    let cfg = MediaConfig { segment_duration_ms: 1000, threads: 2, ..config() };
+    let info = probe(&cfg, &src).await.unwrap();
+    let rungs = plan_ladder_for(&info, &cfg);
+    let job = JobDir::new(&cfg).unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let pass = quicktok_media::transcode_pass_live(&cfg, &job, &src, &info, &rungs, true, tx)
+        .await
+        .unwrap();
+    let mut snapshots: Vec<Rendition> = Vec::new();
+    while let Some(s) = rx.recv().await {
+        snapshots.push(s);
+    }
+    assert!(!snapshots.is_empty(), "no progress was reported");
+    let finals: Vec<&Rendition> = pass.renditions.iter().chain(pass.audio.as_ref()).collect();
+    for f in &finals {
+        assert!(!f.growing);
+        let mine: Vec<&Rendition> =
+            snapshots.iter().filter(|s| s.rung.name == f.rung.name).collect();
+        let mut last = 0;
+        for s in &mine {
+            assert!(s.growing);
+            assert!(s.segments.len() > last, "every snapshot adds segments");
+            last = s.segments.len();
+            // What was reported is final: the same files and durations as the finished pass.
+            assert_eq!(s.segments[..], f.segments[..s.segments.len()], "{}", f.rung.name);
+            assert_eq!(s.init, f.init);
+            assert_eq!(s.codecs, f.codecs);
+            // Video's VBV model bounds every segment (audio's peak is set by its short last
+            // segment, whose few bytes of framing make any rate).
+            assert!(
+                f.rung.name == quicktok_media::AUDIO_RENDITION || s.bandwidth >= f.bandwidth,
+                "{}: estimate {} below the real peak {}",
+                f.rung.name,
+                s.bandwidth,
+                f.bandwidth
+            );
+        }
+    }
+    // A 6 s clip in 1 s segments: some segment of some output was reported before the end.
+    assert!(
+        snapshots.iter().any(|s| s.segments.len() < 6),
+        "progress came only after the pass: {:?}",
+        snapshots.iter().map(|s| (&s.rung.name, s.segments.len())).collect::<Vec<_>>()
+    );
+}

@@ -36,12 +36,6 @@ pub struct PipelineConfig {
     pub covers: u32,
     /// Frames sampled for the perceptual fingerprint. Default 16.
     pub fingerprint_frames: u32,
-    /// Start the ladder's pass (the rungs above the first) beside the first pass, at
-    /// `processing.background_niceness`, instead of after publication. On 2 cores this
-    /// finishes the full ladder sooner (about 1.17x the plain ffmpeg ladder instead of 1.28x)
-    /// but delays the first play (about 44% of it instead of 39%), see docs/benchmarks.md; worth it on
-    /// machines with cores to spare. Default `false`.
-    pub early_ladder: bool,
     /// The reviewer contact sheet: columns x rows of tiles this wide. Default 4 x 4, 160 px.
     pub contact_sheet_cols: u32,
     pub contact_sheet_rows: u32,
@@ -59,7 +53,6 @@ impl Default for PipelineConfig {
             near_duplicate: DuplicateAction::Reject,
             covers: 3,
             fingerprint_frames: 16,
-            early_ladder: false,
             contact_sheet_cols: 4,
             contact_sheet_rows: 4,
             contact_sheet_tile_width: 160,

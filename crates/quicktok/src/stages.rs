@@ -11,10 +11,14 @@
 //! (renditions, fingerprint, tags, cover, media info), each written so that running the
 //! stage again replaces rather than duplicates them.
 //!
-//! Time to first play is what the order serves: only the lowest rung is encoded before
-//! `publish`; the `ladder` stage adds the others, and each joins the manifests as soon as
-//! its row is stored.
+//! Time to first play is what the order serves: the `transcode` stage starts one encoding
+//! pass for every rung and the audio track (one decode) whose segments are stored as they
+//! are finished, and samples frames beside it for dedup and covers. `publish` makes the
+//! video playable once enough is stored that a viewer starting now cannot catch up with the
+//! encoder; until the pass ends its HLS playlists are EVENT playlists that grow. `ladder`
+//! waits for the pass. Total work is one ladder plus one extra decode (the sampling).
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -58,7 +62,7 @@ fn rendition_kind(rung: &str) -> String {
 }
 
 /// Why a stage stopped early.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Failure {
     /// Ours or the machine's (storage, a crashed tool): try again later.
     Transient(String),
@@ -130,6 +134,51 @@ pub struct StageDeps {
     pub pipeline: PipelineConfig,
 }
 
+impl StageDeps {
+    fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    fn new_id(&self) -> Id {
+        self.ids.next(self.clock.as_ref())
+    }
+
+    /// Stores the file at `path` as a new blob of `video` with `kind`; returns its id.
+    async fn store_file(
+        &self,
+        video: Id,
+        kind: &str,
+        path: &Path,
+        content_type: &str,
+    ) -> Result<Id, Failure> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| io_failure(&format!("opening {}", path.display()), e))?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| io_failure(&format!("reading {}", path.display()), e))?
+            .len();
+        let body: BlobBody = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10).boxed();
+        let id = self.new_id();
+        // New media is hot: it is about to be watched, and tiering cools it later.
+        self.blobs.put(id, StorageClass::Hot, size, content_type, body).await?;
+        self.meta.video_blobs().attach(video, id, kind, self.now()).await?;
+        Ok(id)
+    }
+
+    /// Deletes `video`'s blobs of `kind` (the leftovers of an interrupted earlier run).
+    async fn drop_blobs(&self, video: Id, kind: &str) -> Result<(), Failure> {
+        for blob in self.meta.video_blobs().for_video(video).await? {
+            if blob.kind == kind {
+                self.blobs.delete(blob.blob_id).await?;
+                self.meta.video_blobs().detach(blob.blob_id).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The in-memory near-duplicate index and how far it has read the stored fingerprints.
 struct DedupState {
     index: DedupIndex,
@@ -144,13 +193,72 @@ pub struct MediaStages {
     tags: TagExtractor,
     classifier: Arc<dyn FrameClassifier>,
     dedup: tokio::sync::Mutex<DedupState>,
-    /// Ladder passes started early, at low priority, per video (see `transcode`).
-    ladders: std::sync::Mutex<std::collections::HashMap<Id, LadderTask>>,
+    /// The encoding pass of each video being processed on this node (see `transcode`).
+    passes: std::sync::Mutex<HashMap<Id, LivePass>>,
 }
 
-/// A ladder pass running in the background: its job dir (where the outputs are) and pass.
-type LadderTask =
-    tokio::task::JoinHandle<Result<(quicktok_media::JobDir, quicktok_media::Pass), MediaError>>;
+/// A video's encoding pass: one decode feeding every rung and the audio track, whose
+/// segments are stored (and so playable) as they are finished.
+struct LivePass {
+    task: tokio::task::JoinHandle<()>,
+    state: tokio::sync::watch::Receiver<PassState>,
+    started: std::time::Instant,
+}
+
+impl Drop for LivePass {
+    /// Forgetting a pass stops it (and its ffmpeg).
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How far a pass has got.
+#[derive(Debug, Clone, Default)]
+struct PassState {
+    /// Media stored for the lowest rung and the audio track (the shorter of the two), ms.
+    playable_ms: u64,
+    /// How it ended, once it did.
+    finished: Option<Result<(), Failure>>,
+}
+
+/// Aborts a task when dropped: the pass's ffmpeg dies with the task that stores its output.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// What is stored of one rendition while its pass runs.
+#[derive(Debug, Default)]
+struct Uploaded {
+    init: Option<Id>,
+    /// Whether `init` (stored by an interrupted earlier pass) was compared with this pass's.
+    init_checked: bool,
+    segments: Vec<Id>,
+    duration_ms: u64,
+    complete: bool,
+}
+
+/// A played-from-the-start viewer must never catch up with the encoder: assume the rest of
+/// the pass runs this much slower than it has so far.
+const PLAYBACK_MARGIN: f64 = 1.25;
+
+/// Whether a video whose pass has stored `ready_ms` of `total_ms` after `elapsed` can be
+/// published: played from the start at 1x, what is stored plus what the pass adds meanwhile
+/// (at its speed so far, with [`PLAYBACK_MARGIN`]) stays ahead of the player to the end.
+/// At speed `v` < 1 that needs `ready >= total * (1 - v)`; at `v` >= 1 one segment.
+fn playable_now(ready_ms: u64, elapsed: std::time::Duration, total_ms: u64) -> bool {
+    if ready_ms == 0 {
+        return false;
+    }
+    if ready_ms >= total_ms {
+        return true;
+    }
+    let speed = ready_ms as f64 / (elapsed.as_millis().max(1) as f64) / PLAYBACK_MARGIN;
+    speed >= 1.0 || ready_ms as f64 >= total_ms as f64 * (1.0 - speed)
+}
 
 impl std::fmt::Debug for MediaStages {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -205,7 +313,7 @@ impl MediaStages {
             tags,
             classifier: Arc::new(quicktok_pipeline::NoopClassifier),
             dedup: tokio::sync::Mutex::new(DedupState { index, loaded_up_to: None }),
-            ladders: std::sync::Mutex::new(std::collections::HashMap::new()),
+            passes: std::sync::Mutex::new(HashMap::new()),
         };
         {
             let mut dedup = stages.dedup.lock().await;
@@ -224,11 +332,7 @@ impl MediaStages {
     }
 
     fn now(&self) -> i64 {
-        self.d.clock.now_ms()
-    }
-
-    fn new_id(&self) -> Id {
-        self.d.ids.next(self.d.clock.as_ref())
+        self.d.now()
     }
 
     /// This node's working directory for `video`.
@@ -280,41 +384,6 @@ impl MediaStages {
         Ok(())
     }
 
-    /// Stores the file at `path` as a new blob of `video` with `kind`; returns its id.
-    async fn store_file(
-        &self,
-        video: Id,
-        kind: &str,
-        path: &Path,
-        content_type: &str,
-    ) -> Result<Id, Failure> {
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| io_failure(&format!("opening {}", path.display()), e))?;
-        let size = file
-            .metadata()
-            .await
-            .map_err(|e| io_failure(&format!("reading {}", path.display()), e))?
-            .len();
-        let body: BlobBody = tokio_util::io::ReaderStream::with_capacity(file, 256 << 10).boxed();
-        let id = self.new_id();
-        // New media is hot: it is about to be watched, and tiering cools it later.
-        self.d.blobs.put(id, StorageClass::Hot, size, content_type, body).await?;
-        self.d.meta.video_blobs().attach(video, id, kind, self.now()).await?;
-        Ok(id)
-    }
-
-    /// Deletes `video`'s blobs of `kind` (the leftovers of an interrupted earlier run).
-    async fn drop_blobs(&self, video: Id, kind: &str) -> Result<(), Failure> {
-        for blob in self.d.meta.video_blobs().for_video(video).await? {
-            if blob.kind == kind {
-                self.d.blobs.delete(blob.blob_id).await?;
-                self.d.meta.video_blobs().detach(blob.blob_id).await?;
-            }
-        }
-        Ok(())
-    }
-
     async fn append_event(&self, event: Event) -> Result<(), Failure> {
         let at = event.at_ms();
         self.d
@@ -356,7 +425,7 @@ impl MediaStages {
         let blob = match existing.iter().find(|b| b.kind == KIND_SOURCE) {
             Some(b) => b.blob_id,
             None => {
-                self.store_file(job.id, KIND_SOURCE, &source, "application/octet-stream").await?
+                self.d.store_file(job.id, KIND_SOURCE, &source, "application/octet-stream").await?
             }
         };
         let duration = i64::try_from(info.duration_ms).unwrap_or(i64::MAX);
@@ -512,20 +581,18 @@ impl MediaStages {
         Ok(StageOutcome::Next(out))
     }
 
-    /// One decode of the source for everything a first play and the checks before it need:
-    /// the audio track, the lowest rung, and frames sampled evenly over the clip (their
-    /// fingerprints for dedup, the best of them stored as cover candidates).
+    /// Starts the video's encoding pass (every rung and the audio track in one decode, each
+    /// segment stored as it is finished) and, beside it, samples frames evenly over the clip:
+    /// their fingerprints for dedup, the best of them stored as cover candidates. Sampling
+    /// decodes the clip once more, but it is what publication waits for, and it lets the
+    /// video be checked before any of it plays.
     async fn transcode(&self, job: &Job) -> StageResult {
         let info: ProbeInfo = from_state(job, keys::PROBE)?;
-        let ladder = quicktok_media::plan_ladder_for(&info, &self.d.media);
-        let Some(first) = ladder.first() else {
+        if quicktok_media::plan_ladder_for(&info, &self.d.media).is_empty() {
             return Err(Failure::Input("no rendition can be made from this video".into()));
-        };
-        let source = self.source(job).await?;
-        if self.d.pipeline.early_ladder {
-            let todo = self.ladder_todo(job, &info).await?;
-            self.start_ladder(job, source.clone(), info.clone(), todo);
         }
+        self.ensure_pass(job, &info).await?;
+        let source = self.source(job).await?;
         let dir = quicktok_media::JobDir::new(&self.d.media)?;
         let p = &self.d.pipeline;
         let sampling = quicktok_media::Sampling {
@@ -538,18 +605,12 @@ impl MediaStages {
             &dir,
             &source,
             &info,
-            std::slice::from_ref(first),
-            true,
+            &[],
+            false,
             Some(&sampling),
         )
         .await?;
-        tracing::info!(video = %job.id, rung = %first.name, elapsed_ms = started.elapsed().as_millis() as u64, "first pass done");
-        if let Some(audio) = pass.audio {
-            self.save_rendition(job.id, audio).await?;
-        }
-        for rendition in pass.renditions {
-            self.save_rendition(job.id, rendition).await?;
-        }
+        tracing::info!(video = %job.id, elapsed_ms = started.elapsed().as_millis() as u64, "frames sampled");
         let hashes: Vec<u64> = pass
             .samples
             .iter()
@@ -559,14 +620,14 @@ impl MediaStages {
             return Err(Failure::Input("no frame of the video could be decoded".into()));
         }
         let chosen = quicktok_media::choose_covers(&pass.samples, p.covers.max(1) as usize);
-        self.drop_blobs(job.id, KIND_COVER).await?;
+        self.d.drop_blobs(job.id, KIND_COVER).await?;
         let mut stored = Vec::new();
         for cover in &chosen {
             let mut images = Vec::new();
             let all = std::iter::once((&cover.path, cover.width, cover.height))
                 .chain(cover.thumbnails.iter().map(|t| (&t.path, t.width, t.height)));
             for (path, width, height) in all {
-                let blob = self.store_file(job.id, KIND_COVER, path, "image/jpeg").await?;
+                let blob = self.d.store_file(job.id, KIND_COVER, path, "image/jpeg").await?;
                 images.push(serde_json::json!({"blob": blob, "width": width, "height": height}));
             }
             stored.push(serde_json::json!({"at_ms": cover.at_ms, "images": images}));
@@ -576,7 +637,9 @@ impl MediaStages {
         Ok(StageOutcome::Next(out))
     }
 
-    /// Makes the video playable (unless it was taken down meanwhile).
+    /// Makes the video playable (unless it was taken down meanwhile) as soon as enough of
+    /// its lowest rung and audio is stored for a viewer starting now never to catch up with
+    /// the encoder ([`playable_now`]): its HLS playlists grow until the pass ends.
     async fn publish(&self, job: &Job) -> StageResult {
         let video = self.video(job.id).await?;
         match video.status {
@@ -588,6 +651,28 @@ impl MediaStages {
             }
             VideoStatus::Published => {}
             _ => {
+                let info: ProbeInfo = from_state(job, keys::PROBE)?;
+                let (mut state, started) = self.ensure_pass(job, &info).await?;
+                loop {
+                    let now = state.borrow_and_update().clone();
+                    if let Some(end) = now.finished {
+                        end?;
+                        break;
+                    }
+                    if playable_now(now.playable_ms, started.elapsed(), info.duration_ms) {
+                        break;
+                    }
+                    // Judged again on every stored segment, and twice a second: the pass's
+                    // speed so far changes with time too.
+                    let changed = tokio::time::timeout(
+                        std::time::Duration::from_millis(500),
+                        state.changed(),
+                    )
+                    .await;
+                    if let Ok(Err(_)) = changed {
+                        return Err(Failure::Transient("the encoding pass stopped".into()));
+                    }
+                }
                 self.d
                     .meta
                     .videos()
@@ -606,120 +691,68 @@ impl MediaStages {
         Ok(StageOutcome::Next(Map::new()))
     }
 
-    /// The remaining rungs, each stored (and so playable) as it finishes.
+    /// Waits for the encoding pass to store every rendition complete.
     async fn ladder(&self, job: &Job) -> StageResult {
         let info: ProbeInfo = from_state(job, keys::PROBE)?;
-        let todo = self.ladder_todo(job, &info).await?;
-        if todo.is_empty() {
-            self.cancel_ladder(job.id);
-            return Ok(StageOutcome::Next(Map::new()));
-        }
         let started = std::time::Instant::now();
-        let early = self.ladders.lock().ok().and_then(|mut l| l.remove(&job.id));
-        let (dir, pass) = match early {
-            // Started by the transcode stage on this node: wait for it.
-            Some(task) => match task.await {
-                Ok(result) => result?,
-                Err(e) => return Err(Failure::Transient(format!("ladder pass task: {e}"))),
-            },
-            // One decode for all of them now, at background priority: another video's first
-            // rung goes first.
-            None => {
-                let source = self.source(job).await?;
-                let mut cfg = self.d.media.clone();
-                cfg.niceness = cfg.background_niceness;
-                let dir = quicktok_media::JobDir::new(&cfg)?;
-                let pass =
-                    quicktok_media::transcode_pass(&cfg, &dir, &source, &info, &todo, false, None)
-                        .await?;
-                (dir, pass)
+        let (mut state, _) = self.ensure_pass(job, &info).await?;
+        loop {
+            if let Some(end) = state.borrow_and_update().finished.clone() {
+                end?;
+                break;
             }
-        };
-        tracing::info!(video = %job.id, rungs = todo.len(), waited_ms = started.elapsed().as_millis() as u64, "ladder pass done");
-        for rendition in pass.renditions {
-            if todo.iter().any(|r| r.name == rendition.rung.name) {
-                self.save_rendition(job.id, rendition).await?;
+            if state.changed().await.is_err() {
+                return Err(Failure::Transient("the encoding pass stopped".into()));
             }
         }
-        drop(dir);
+        self.forget_pass(job.id);
+        let rows = self.d.meta.renditions().for_video(job.id).await?;
+        let complete: HashSet<String> = rows
+            .iter()
+            .filter(|row| {
+                serde_json::from_str::<Rendition>(&row.spec_json).is_ok_and(|r| !r.growing)
+            })
+            .map(|row| row.name.clone())
+            .collect();
+        let planned = quicktok_media::plan_ladder_for(&info, &self.d.media);
+        let audio = info.has_audio.then_some(quicktok_media::AUDIO_RENDITION);
+        for name in planned.iter().map(|r| r.name.as_str()).chain(audio) {
+            if !complete.contains(name) {
+                return Err(Failure::Transient(format!("rendition {name} is incomplete")));
+            }
+        }
+        tracing::info!(video = %job.id, waited_ms = started.elapsed().as_millis() as u64, "ladder complete");
         Ok(StageOutcome::Next(Map::new()))
     }
 
-    /// The planned rungs after the first that have no stored rendition yet.
-    async fn ladder_todo(&self, job: &Job, info: &ProbeInfo) -> Result<Vec<Rung>, Failure> {
-        let done: Vec<String> =
-            self.d.meta.renditions().for_video(job.id).await?.into_iter().map(|r| r.name).collect();
-        Ok(quicktok_media::plan_ladder_for(info, &self.d.media)
-            .into_iter()
-            .skip(1)
-            .filter(|rung| !done.contains(&rung.name))
-            .collect())
-    }
-
-    /// Starts the ladder pass for `job` at background priority beside the first pass
-    /// (`pipeline.early_ladder`), unless one is running: it soaks up the CPU the first pass
-    /// leaves idle, so the big rungs are done sooner after publication.
-    fn start_ladder(&self, job: &Job, source: PathBuf, info: ProbeInfo, todo: Vec<Rung>) {
-        let Ok(mut ladders) = self.ladders.lock() else { return };
-        if todo.is_empty() || ladders.get(&job.id).is_some_and(|t| !t.is_finished()) {
-            return;
-        }
-        let mut cfg = self.d.media.clone();
-        cfg.niceness = cfg.background_niceness;
-        let task = tokio::spawn(async move {
-            let dir = quicktok_media::JobDir::new(&cfg)?;
-            let pass =
-                quicktok_media::transcode_pass(&cfg, &dir, &source, &info, &todo, false, None)
-                    .await?;
-            Ok((dir, pass))
-        });
-        ladders.insert(job.id, task);
-    }
-
-    /// Stops `video`'s background ladder pass, if any (dropping the task kills ffmpeg).
-    fn cancel_ladder(&self, video: Id) {
-        if let Some(task) = self.ladders.lock().ok().and_then(|mut l| l.remove(&video)) {
-            task.abort();
-        }
-    }
-
-    /// Stores a finished rendition's files as blobs (replacing an earlier run's) and its
-    /// description as a rendition row: from then on the manifests list it.
-    async fn save_rendition(&self, video: Id, rendition: Rendition) -> Result<(), Failure> {
-        let name = rendition.rung.name.clone();
-        let kind = rendition_kind(&name);
-        self.drop_blobs(video, &kind).await?;
-        let stored = self.store_rendition(video, &kind, rendition).await?;
-        let spec = serde_json::to_string(&stored)
-            .map_err(|e| Failure::Transient(format!("encoding rendition: {e}")))?;
-        let row = RenditionRow {
-            video_id: video,
-            name,
-            height: i32::try_from(stored.height).unwrap_or(i32::MAX),
-            bandwidth: i64::try_from(stored.bandwidth).unwrap_or(i64::MAX),
-            spec_json: spec,
-            created_at_ms: self.now(),
-        };
-        self.d.meta.renditions().put(&row).await?;
-        Ok(())
-    }
-
-    /// Uploads a rendition's files; the returned description names blob ids where the
-    /// local one had paths (the API's playback routes read them back).
-    async fn store_rendition(
+    /// The state of `job`'s encoding pass on this node, started if there is none (a new job,
+    /// a resumed one, or a retry after the pass failed).
+    async fn ensure_pass(
         &self,
-        video: Id,
-        kind: &str,
-        mut r: Rendition,
-    ) -> Result<Rendition, Failure> {
-        let init = self.store_file(video, kind, &r.init, "video/mp4").await?;
-        r.init = PathBuf::from(init.to_string());
-        for seg in &mut r.segments {
-            let blob = self.store_file(video, kind, &seg.path, "video/iso.segment").await?;
-            seg.path = PathBuf::from(blob.to_string());
+        job: &Job,
+        info: &ProbeInfo,
+    ) -> Result<(tokio::sync::watch::Receiver<PassState>, std::time::Instant), Failure> {
+        if let Ok(passes) = self.passes.lock()
+            && let Some(pass) = passes.get(&job.id)
+            && !matches!(pass.state.borrow().finished, Some(Err(_)))
+        {
+            return Ok((pass.state.clone(), pass.started));
         }
-        r.dir = PathBuf::new();
-        Ok(r)
+        let source = self.source(job).await?;
+        let (tx, rx) = tokio::sync::watch::channel(PassState::default());
+        let task = tokio::spawn(run_pass(self.d.clone(), job.id, source, info.clone(), tx));
+        let started = std::time::Instant::now();
+        let pass = LivePass { task, state: rx.clone(), started };
+        if let Ok(mut passes) = self.passes.lock() {
+            passes.insert(job.id, pass);
+        }
+        Ok((rx, started))
+    }
+
+    /// Stops and forgets `video`'s encoding pass, if any.
+    fn forget_pass(&self, video: Id) {
+        let pass = self.passes.lock().ok().and_then(|mut p| p.remove(&video));
+        drop(pass);
     }
 
     /// A grid of frames for the moderator, replacing an earlier one.
@@ -738,8 +771,8 @@ impl MediaStages {
             p.contact_sheet_tile_width,
         )
         .await?;
-        self.drop_blobs(job.id, KIND_SHEET).await?;
-        self.store_file(job.id, KIND_SHEET, &sheet.path, "image/jpeg").await?;
+        self.d.drop_blobs(job.id, KIND_SHEET).await?;
+        self.d.store_file(job.id, KIND_SHEET, &sheet.path, "image/jpeg").await?;
         Ok(())
     }
 
@@ -775,8 +808,8 @@ impl MediaStages {
     }
 
     async fn settle(&self, job: &Job) -> Result<(), Failure> {
-        // A refused, parked or failed video needs no ladder (approval starts another).
-        self.cancel_ladder(job.id);
+        // A refused, parked or failed video needs no pass (approval starts another).
+        self.forget_pass(job.id);
         let reason = job.reason.clone().unwrap_or_default();
         match job.status {
             JobStatus::Done => {}
@@ -809,6 +842,162 @@ impl MediaStages {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_failure("removing work dir", e)),
         }
+    }
+}
+
+/// The body of a [`LivePass`]: runs it and records how it ended.
+async fn run_pass(
+    d: StageDeps,
+    video: Id,
+    source: PathBuf,
+    info: ProbeInfo,
+    state: tokio::sync::watch::Sender<PassState>,
+) {
+    let started = std::time::Instant::now();
+    let result = encode(&d, video, source, info, &state).await;
+    match &result {
+        Ok(()) => {
+            tracing::info!(%video, elapsed_ms = started.elapsed().as_millis() as u64, "encoding pass done")
+        }
+        Err(e) => tracing::warn!(%video, error = ?e, "encoding pass failed"),
+    }
+    state.send_modify(|s| s.finished = Some(result));
+}
+
+/// Encodes the renditions `video` lacks in one pass, storing each segment as it is finished
+/// and then each rendition's final description. Renditions an interrupted earlier pass left
+/// growing keep their stored segments when this pass's init segment is byte-identical (same
+/// encoder settings, so the same segment grid and decoder setup): a viewer already playing
+/// them keeps valid URLs.
+async fn encode(
+    d: &StageDeps,
+    video: Id,
+    source: PathBuf,
+    info: ProbeInfo,
+    state: &tokio::sync::watch::Sender<PassState>,
+) -> Result<(), Failure> {
+    let ladder = quicktok_media::plan_ladder_for(&info, &d.media);
+    let lowest = ladder
+        .first()
+        .map(|r| r.name.clone())
+        .ok_or_else(|| Failure::Input("no rendition can be made from this video".into()))?;
+    let mut uploaded: HashMap<String, Uploaded> = HashMap::new();
+    for row in d.meta.renditions().for_video(video).await? {
+        let Ok(r) = serde_json::from_str::<Rendition>(&row.spec_json) else { continue };
+        let segments: Vec<Id> =
+            r.segments.iter().filter_map(|s| s.path.to_str()?.parse().ok()).collect();
+        let init = r.init.to_str().and_then(|p| p.parse().ok());
+        uploaded.insert(
+            row.name,
+            Uploaded {
+                init,
+                init_checked: !r.growing,
+                segments,
+                duration_ms: r.duration_ms,
+                complete: !r.growing,
+            },
+        );
+    }
+    let has_audio = info.has_audio;
+    let playable = |uploaded: &HashMap<String, Uploaded>| {
+        let stored = |name: &str| uploaded.get(name).map_or(0, |u| u.duration_ms);
+        let video_ms = stored(&lowest);
+        if has_audio { video_ms.min(stored(quicktok_media::AUDIO_RENDITION)) } else { video_ms }
+    };
+    state.send_modify(|s| s.playable_ms = playable(&uploaded));
+    let is_complete = |name: &str| uploaded.get(name).is_some_and(|u| u.complete);
+    let todo: Vec<Rung> = ladder.into_iter().filter(|r| !is_complete(&r.name)).collect();
+    let audio = info.has_audio && !is_complete(quicktok_media::AUDIO_RENDITION);
+    if todo.is_empty() && !audio {
+        return Ok(());
+    }
+    let cfg = d.media.clone();
+    let dir = quicktok_media::JobDir::new(&cfg)?;
+    let (progress, mut snapshots) = tokio::sync::mpsc::unbounded_channel();
+    let mut pass = AbortOnDrop(tokio::spawn(async move {
+        let pass =
+            quicktok_media::transcode_pass_live(&cfg, &dir, &source, &info, &todo, audio, progress)
+                .await;
+        (dir, pass)
+    }));
+    // The channel closes when the pass ends.
+    while let Some(snapshot) = snapshots.recv().await {
+        d.store_snapshot(video, snapshot, &mut uploaded).await?;
+        state.send_modify(|s| s.playable_ms = playable(&uploaded));
+    }
+    let (dir, result) = match (&mut pass.0).await {
+        Ok(done) => done,
+        Err(e) => return Err(Failure::Transient(format!("encoding pass task: {e}"))),
+    };
+    let result = result?;
+    for rendition in result.renditions.into_iter().chain(result.audio) {
+        d.store_snapshot(video, rendition, &mut uploaded).await?;
+    }
+    state.send_modify(|s| s.playable_ms = playable(&uploaded));
+    drop(dir);
+    Ok(())
+}
+
+impl StageDeps {
+    /// Stores what a pass finished of one rendition: the segments not stored yet, then its
+    /// description (blob ids in place of paths) as the rendition row the manifests read.
+    async fn store_snapshot(
+        &self,
+        video: Id,
+        mut r: Rendition,
+        uploaded: &mut HashMap<String, Uploaded>,
+    ) -> Result<(), Failure> {
+        let kind = rendition_kind(&r.rung.name);
+        let up = uploaded.entry(r.rung.name.clone()).or_default();
+        if let (Some(old), false) = (up.init, up.init_checked) {
+            let mine = tokio::fs::read(&r.init).await.map_err(|e| io_failure("reading init", e))?;
+            let mut read = self.blobs.get(old, None).await?;
+            let mut theirs = Vec::new();
+            while let Some(chunk) = read.body.next().await {
+                theirs.extend_from_slice(&chunk?);
+            }
+            if mine != theirs {
+                // Other encoder settings: the old segments would not decode with this init.
+                self.drop_blobs(video, &kind).await?;
+                *up = Uploaded::default();
+            }
+            up.init_checked = true;
+        }
+        if r.segments.len() <= up.segments.len() && r.growing {
+            return Ok(()); // an earlier pass stored these already
+        }
+        let init = match up.init {
+            Some(id) => id,
+            None => {
+                let id = self.store_file(video, &kind, &r.init, "video/mp4").await?;
+                up.init = Some(id);
+                up.init_checked = true;
+                id
+            }
+        };
+        for seg in r.segments.iter().skip(up.segments.len()) {
+            let id = self.store_file(video, &kind, &seg.path, "video/iso.segment").await?;
+            up.segments.push(id);
+        }
+        r.init = PathBuf::from(init.to_string());
+        for (seg, id) in r.segments.iter_mut().zip(&up.segments) {
+            seg.path = PathBuf::from(id.to_string());
+        }
+        r.dir = PathBuf::new();
+        let spec = serde_json::to_string(&r)
+            .map_err(|e| Failure::Transient(format!("encoding rendition: {e}")))?;
+        let row = RenditionRow {
+            video_id: video,
+            name: r.rung.name.clone(),
+            height: i32::try_from(r.height).unwrap_or(i32::MAX),
+            bandwidth: i64::try_from(r.bandwidth).unwrap_or(i64::MAX),
+            spec_json: spec,
+            created_at_ms: self.now(),
+        };
+        self.meta.renditions().put(&row).await?;
+        up.duration_ms = r.duration_ms;
+        up.complete = !r.growing;
+        Ok(())
     }
 }
 
@@ -845,6 +1034,59 @@ impl Stages for MediaStages {
     async fn settled(&self, job: &Job) {
         if let Err(Failure::Transient(e) | Failure::Input(e)) = self.settle(job).await {
             tracing::error!(video = %job.id, status = ?job.status, error = %e, "could not record a job's outcome on its video");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::playable_now;
+
+    #[test]
+    fn publication_waits_until_a_viewer_cannot_catch_up() {
+        // Nothing stored: never.
+        assert!(!playable_now(0, Duration::from_secs(5), 15_000));
+        // Everything stored: always.
+        assert!(playable_now(15_000, Duration::from_secs(60), 15_000));
+        // 2 s stored after 1 s: 2x real time, 1.6x with the margin: one segment is enough.
+        assert!(playable_now(2_000, Duration::from_secs(1), 15_000));
+        // 2 s stored after 4 s: 0.5x, 0.4x with the margin: 60% of the clip must be stored.
+        assert!(!playable_now(2_000, Duration::from_secs(4), 15_000));
+        assert!(!playable_now(8_000, Duration::from_secs(16), 15_000));
+        assert!(playable_now(9_000, Duration::from_secs(18), 15_000));
+    }
+
+    /// Whatever the numbers, a viewer starting at publication and playing at 1x never
+    /// reaches a segment that is not stored yet, if the pass keeps its speed with margin.
+    #[test]
+    fn a_viewer_starting_at_publication_never_stalls() {
+        for total in [2_000u64, 15_000, 60_000, 600_000] {
+            for speed_pct in [10u64, 30, 50, 79, 80, 100, 150, 400] {
+                // The pass stores `speed` media ms per wall ms; find the first publication.
+                let speed = speed_pct as f64 / 100.0;
+                let mut t = 1u64;
+                let ready = loop {
+                    let ready = ((t as f64 * speed) as u64).min(total);
+                    if playable_now(ready, Duration::from_millis(t), total) {
+                        break ready;
+                    }
+                    t += 10;
+                };
+                // From then on the pass runs at speed / margin at worst.
+                let slow = speed / super::PLAYBACK_MARGIN;
+                let mut watched = 0.0f64;
+                let mut stored = ready as f64;
+                while watched < total as f64 {
+                    assert!(
+                        watched <= stored + 1.0,
+                        "total {total} speed {speed}: the viewer at {watched} passed {stored}"
+                    );
+                    watched += 10.0;
+                    stored = (stored + 10.0 * slow).min(total as f64);
+                }
+            }
         }
     }
 }

@@ -56,12 +56,14 @@ async fn upload_to_adaptive_playback() {
     assert!(tags.contains(&"旅行") && tags.contains(&"fitness"), "{tags:?}");
     assert!(published["cover"].is_string(), "{published}");
 
-    // The ladder finishes after publication: 480p then 720p.
+    // Publication comes while the pass still encodes: both rungs are listed from the
+    // start, growing; they play at once (HLS EVENT playlists) and complete later.
     let deadline = tokio::time::Instant::now() + WAIT;
     let full = loop {
         let v: Value =
             app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
-        if v["renditions"].as_array().unwrap().len() == 2 {
+        let renditions = v["renditions"].as_array().unwrap();
+        if renditions.len() == 2 && renditions.iter().all(|r| r["complete"] == true) {
             break v;
         }
         assert!(tokio::time::Instant::now() < deadline, "ladder incomplete: {v}");
@@ -77,6 +79,7 @@ async fn upload_to_adaptive_playback() {
 
     let play: Value =
         app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
+    assert_eq!(play["complete"], true, "{play}");
     let hls = app.url(play["hls"].as_str().unwrap());
     let dash = app.url(play["dash"].as_str().unwrap());
     let master = app.client.get(&hls).send().await.unwrap();

@@ -21,8 +21,15 @@ const WAIT: Duration = Duration::from_secs(180);
 /// checksummed per frame by the `framecrc` muxer): per video stream its decoded size and
 /// frame count, and the number of audio frames.
 fn decode_all(url: &str) -> (Vec<(String, usize)>, usize) {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-hide_banner", "-v", "error", "-i", url])
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg.args(["-nostdin", "-hide_banner", "-v", "error"]);
+    if url.contains(".m3u8") {
+        // A growing (EVENT) playlist is live to ffmpeg, which would start near its end
+        // (it does not read EXT-X-START); players do start at the beginning.
+        ffmpeg.args(["-live_start_index", "0"]);
+    }
+    let out = ffmpeg
+        .args(["-i", url])
         .args(["-map", "0:v", "-map", "0:a?", "-f", "framecrc", "-"])
         .output()
         .unwrap();
@@ -99,6 +106,9 @@ struct Published {
     app: AppSandbox,
     hls: String,
     dash: String,
+    /// ffmpeg decoding the HLS master from the moment of publication, when the playlists may
+    /// still be growing.
+    early: tokio::task::JoinHandle<(Vec<(String, usize)>, usize)>,
 }
 
 async fn publish_with_tuspy() -> Option<Published> {
@@ -158,12 +168,26 @@ async fn publish_with_tuspy() -> Option<Published> {
     let duration = published["duration_ms"].as_i64().unwrap();
     assert!((duration - 4000).abs() < 200, "{duration}");
 
-    // The ladder finishes after publication: 480p (480x854), then 720p (720x1280).
+    // It plays at once: a client starts now, while the pass may still be encoding.
+    let play: Value =
+        app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
+    let early_hls = app.url(play["hls"].as_str().unwrap());
+    let early = tokio::task::spawn_blocking(move || decode_all(&early_hls));
+    if play["complete"] == false {
+        // DASH waits for the end of the pass, and says when to come back.
+        let r = app.client.get(app.url(play["dash"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(r.status(), 503);
+        assert!(r.headers().contains_key("retry-after"));
+        println!("published while still encoding");
+    }
+
+    // The pass completes both rungs: 480p (480x854) and 720p (720x1280).
     let deadline = tokio::time::Instant::now() + WAIT;
     let full = loop {
         let v: Value =
             app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
-        if v["renditions"].as_array().unwrap().len() >= 2 {
+        let renditions = v["renditions"].as_array().unwrap();
+        if renditions.len() >= 2 && renditions.iter().all(|r| r["complete"] == true) {
             break v;
         }
         assert!(tokio::time::Instant::now() < deadline, "ladder incomplete: {v}");
@@ -187,17 +211,21 @@ async fn publish_with_tuspy() -> Option<Published> {
         app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
     let hls = app.url(play["hls"].as_str().unwrap());
     let dash = app.url(play["dash"].as_str().unwrap());
-    Some(Published { app, hls, dash })
+    Some(Published { app, hls, dash, early })
 }
 
 /// ffmpeg decodes every frame of both renditions and the audio through `url`.
 async fn assert_decodes_every_rendition(url: &str) {
-    let (video, audio) = tokio::task::spawn_blocking({
+    let decoded = tokio::task::spawn_blocking({
         let url = url.to_owned();
         move || decode_all(&url)
     })
     .await
     .unwrap();
+    assert_decoded_everything(url, decoded);
+}
+
+fn assert_decoded_everything(url: &str, (video, audio): (Vec<(String, usize)>, usize)) {
     let sizes: Vec<&str> = video.iter().map(|(size, _)| size.as_str()).collect();
     assert_eq!(sizes, vec!["480x854", "720x1280"], "{url}: {video:?}");
     // 4 s at 25 fps in each rendition.
@@ -207,7 +235,9 @@ async fn assert_decodes_every_rendition(url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tuspy_upload_publishes_and_ffmpeg_decodes_every_rendition() {
-    let Some(Published { app, hls, dash }) = publish_with_tuspy().await else { return };
+    let Some(Published { app, hls, dash, early }) = publish_with_tuspy().await else { return };
+    // The client that started at publication got every frame too.
+    assert_decoded_everything("the HLS master at publication", early.await.unwrap());
     // ffprobe lists one video stream per rendition in each manifest, with the right sizes.
     for url in [&hls, &dash] {
         let streams = probe_streams(url);
@@ -236,7 +266,8 @@ async fn tuspy_upload_publishes_and_ffmpeg_decodes_every_rendition() {
 /// packets to the video decoder).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dash_manifest_decodes_every_rendition() {
-    let Some(Published { app, dash, .. }) = publish_with_tuspy().await else { return };
+    let Some(Published { app, dash, early, .. }) = publish_with_tuspy().await else { return };
+    assert_decoded_everything("the HLS master at publication", early.await.unwrap());
     assert_decodes_every_rendition(&dash).await;
     app.stop().await.unwrap();
 }

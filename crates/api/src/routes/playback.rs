@@ -31,9 +31,12 @@ pub struct RenditionView {
     pub name: String,
     pub width: u32,
     pub height: u32,
-    /// Peak bit rate, bits/s.
+    /// Peak bit rate, bits/s (an upper estimate while the rendition is being encoded).
     pub bandwidth: u64,
     pub codecs: String,
+    /// Fully encoded; `false` while its segments are still being added (it already plays:
+    /// its HLS playlist is an EVENT playlist that grows).
+    pub complete: bool,
 }
 
 /// Counters shown with a video.
@@ -85,8 +88,12 @@ pub struct VideoPage {
 pub struct PlayUrls {
     /// HLS master playlist (root-relative, signed).
     pub hls: String,
-    /// MPEG-DASH manifest (root-relative, signed).
+    /// MPEG-DASH manifest (root-relative, signed). It answers 503 with `Retry-After` while
+    /// the video is still being encoded (see `complete`).
     pub dash: String,
+    /// Every rendition is fully encoded. Until then the HLS playlists are EVENT playlists
+    /// that grow (players start at the beginning and reload them).
+    pub complete: bool,
     /// Cover image (root-relative, signed), if chosen.
     pub cover: Option<String>,
     /// When these URLs stop working, Unix seconds.
@@ -185,6 +192,7 @@ pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<Vide
                 height: r.height,
                 bandwidth: r.bandwidth,
                 codecs: r.codecs.clone(),
+                complete: !r.growing,
             })
             .collect(),
         counts: CountsView { views: video.view_count, likes: 0, comments: 0, shares: 0 },
@@ -306,9 +314,11 @@ pub async fn play(
     }
     let exp = state.media_expiry();
     let signer = state.media_signer();
+    let complete = renditions(&state, video.id).await?.iter().all(|r| !r.growing);
     Ok(ApiJson(PlayUrls {
         hls: signer.manifest_path(video.id, "master.m3u8", exp),
         dash: signer.manifest_path(video.id, "manifest.mpd", exp),
+        complete,
         cover: video.cover_blob_id.map(|b| signer.path(b, exp)),
         expires_at: exp,
     }))
@@ -319,12 +329,14 @@ fn blob_of(path: &FsPath) -> Option<Id> {
     path.to_str()?.parse().ok()
 }
 
-fn manifest_response(body: String, content_type: &'static str) -> Response {
+fn manifest_response(body: String, content_type: &'static str, growing: bool) -> Response {
     let mut response = body.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    // Short: a finished rung joins the manifests within seconds of publication.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=5"));
+    // Players reload a growing playlist every target duration: a cached copy would stall
+    // them. A finished one changes only if an operator re-runs the ladder.
+    let cache = if growing { "private, no-cache" } else { "private, max-age=5" };
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
     response
 }
 
@@ -360,6 +372,7 @@ async fn manifest_inner(
         return Err(ApiError::new(StatusCode::GONE, ErrorCode::Gone, "the video is not available"));
     }
     let renditions = renditions(state, id).await?;
+    let growing = renditions.iter().any(|r| r.growing);
     // The segment URLs share the manifest's expiry: the whole playback session ends together.
     let exp = signature.exp;
     let signer = state.media_signer();
@@ -375,11 +388,24 @@ async fn manifest_inner(
             let body = quicktok_media::hls_master(&renditions, |r| {
                 signer.manifest_path(id, &format!("{}.m3u8", r.rung.name), exp)
             });
-            Ok(manifest_response(body, "application/vnd.apple.mpegurl"))
+            Ok(manifest_response(body, "application/vnd.apple.mpegurl", growing))
+        }
+        "manifest.mpd" if growing => {
+            // A static MPD of part of the clip would end playback early, and a dynamic one
+            // makes DASH players start at the live edge, not the beginning. Encoding takes
+            // less time than the clip lasts, so this is a few seconds after publication.
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::Unavailable,
+                "the DASH manifest is ready once encoding finishes; HLS plays already",
+            );
+            e.headers.push((header::RETRY_AFTER, HeaderValue::from_static("2")));
+            Err(e)
         }
         "manifest.mpd" => Ok(manifest_response(
             quicktok_media::dash_mpd(&renditions, url_of),
             "application/dash+xml",
+            false,
         )),
         _ => {
             let rung = file
@@ -392,6 +418,7 @@ async fn manifest_inner(
             Ok(manifest_response(
                 quicktok_media::hls_media_playlist(r, url_of),
                 "application/vnd.apple.mpegurl",
+                r.growing,
             ))
         }
     }
