@@ -13,18 +13,25 @@ use quicktok_core::{ErrorCode, Id};
 use super::range::{RangeVerdict, parse};
 use crate::error::ApiError;
 
-/// Blobs are immutable, so caches may keep them for a year without revalidating.
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of a blob reached through a URL valid for `fresh_secs` more seconds.
+/// Blobs are immutable, so caches (an edge included) need never revalidate; but a copy
+/// kept past the URL's expiry would outlive the signature, so it lasts as long as the URL.
+fn cache_control(fresh_secs: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={fresh_secs}, immutable"))
+        .unwrap_or(HeaderValue::from_static("no-store"))
+}
 
-/// Serves blob `id` for a GET or HEAD with `headers`.
+/// Serves blob `id` for a GET or HEAD with `headers`, through a URL that stays valid for
+/// `fresh_secs` more seconds.
 pub async fn serve_blob(
     store: &dyn BlobStore,
     id: Id,
     method: &Method,
     headers: &HeaderMap,
     max_ranges: usize,
+    fresh_secs: u64,
 ) -> Response {
-    match serve(store, id, method, headers, max_ranges).await {
+    match serve(store, id, method, headers, max_ranges, fresh_secs).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -87,7 +94,7 @@ fn if_range_allows(headers: &HeaderMap, meta: &BlobMeta) -> bool {
     }
 }
 
-fn common_headers(meta: &BlobMeta) -> HeaderMap {
+fn common_headers(meta: &BlobMeta, fresh_secs: u64) -> HeaderMap {
     let mut h = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&quoted_etag(meta)) {
         h.insert(header::ETAG, v);
@@ -95,7 +102,7 @@ fn common_headers(meta: &BlobMeta) -> HeaderMap {
     if let Ok(v) = HeaderValue::from_str(&last_modified(meta)) {
         h.insert(header::LAST_MODIFIED, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE));
+    h.insert(header::CACHE_CONTROL, cache_control(fresh_secs));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h
 }
@@ -111,6 +118,7 @@ async fn serve(
     method: &Method,
     headers: &HeaderMap,
     max_ranges: usize,
+    fresh_secs: u64,
 ) -> Result<Response, ApiError> {
     let meta = store
         .stat(id)
@@ -118,7 +126,7 @@ async fn serve(
         .map_err(blob_error)?
         .ok_or_else(|| ApiError::not_found("no such media"))?;
     let etag = quoted_etag(&meta);
-    let mut out = common_headers(&meta);
+    let mut out = common_headers(&meta, fresh_secs);
 
     // Conditional requests: If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2).
     let unchanged = match none_match(headers, &etag) {

@@ -48,5 +48,7 @@ pub async fn media(
         .into_response();
     }
     let max_ranges = state.media_config().max_ranges as usize;
-    serve_blob(state.blobs().as_ref(), id, &method, &headers, max_ranges).await
+    // Verified above: exp >= now.
+    let fresh_secs = u64::try_from(signature.exp - now).unwrap_or(0);
+    serve_blob(state.blobs().as_ref(), id, &method, &headers, max_ranges, fresh_secs).await
 }
