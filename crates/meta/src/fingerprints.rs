@@ -91,10 +91,15 @@ const PAGE_AFTER: &str = "SELECT video_id, content_hash, frame_hashes, created_a
 const BY_CONTENT_HASH: &str =
     "SELECT video_id FROM video_fingerprints WHERE content_hash = $1 ORDER BY video_id";
 const DELETE: &str = "DELETE FROM video_fingerprints WHERE video_id = $1";
+const CLAIM: &str = "INSERT INTO video_content_claims (content_hash, video_id) VALUES ($1, $2) \
+     ON CONFLICT (content_hash) DO NOTHING";
+const CLAIM_HOLDER: &str = "SELECT video_id FROM video_content_claims WHERE content_hash = $1";
+const RELEASE: &str = "DELETE FROM video_content_claims WHERE video_id = $1";
 const GET: &str = "SELECT video_id, content_hash, frame_hashes, created_at_ms \
      FROM video_fingerprints WHERE video_id = $1";
 
-/// Repository for video fingerprints; get one from [`MetaStore::fingerprints`].
+/// Repository for video fingerprints and exact-copy claims; get one from
+/// [`MetaStore::fingerprints`].
 #[derive(Debug, Clone, Copy)]
 pub struct Fingerprints<'a> {
     store: &'a MetaStore,
@@ -169,8 +174,44 @@ impl<'a> Fingerprints<'a> {
         row.map(FingerprintRow::into_fingerprint).transpose()
     }
 
+    /// Claims the source hash `content_hash` for `video` unless another video holds it, and
+    /// returns the holder: `video` itself when the claim is (or already was) its own. The
+    /// primary key decides between workers claiming at once, so two copies processed on two
+    /// nodes cannot both pass. [`Fingerprints::delete`] releases a video's claim.
+    pub async fn claim_content(&self, content_hash: &str, video: Id) -> Result<Id> {
+        // A holder released between our insert and our read leaves nothing to read: again.
+        for _ in 0..3 {
+            let inserted = with_pool!(self.store, |pool| {
+                sqlx::query(CLAIM)
+                    .bind(content_hash)
+                    .bind(video.as_i64())
+                    .execute(pool)
+                    .await
+                    .map(|r| r.rows_affected())
+            });
+            match inserted {
+                Ok(1) => return Ok(video),
+                Ok(_) => {}
+                Err(e) if is_foreign_key_violation(&e) => return Err(MetaError::NotFound),
+                Err(e) => return Err(db(e)),
+            }
+            let holder: Option<i64> = with_pool!(self.store, |pool| {
+                sqlx::query_scalar(CLAIM_HOLDER).bind(content_hash).fetch_optional(pool).await
+            })
+            .map_err(db)?;
+            if let Some(holder) = holder {
+                return Ok(Id::from_i64(holder));
+            }
+        }
+        Err(MetaError::Conflict { what: "a content claim changing hands" })
+    }
+
     /// Deletes a video's fingerprint; whether it had one.
     pub async fn delete(&self, video_id: Id) -> Result<bool> {
+        with_pool!(self.store, |pool| {
+            sqlx::query(RELEASE).bind(video_id.as_i64()).execute(pool).await.map(drop)
+        })
+        .map_err(db)?;
         let deleted = with_pool!(self.store, |pool| {
             sqlx::query(DELETE)
                 .bind(video_id.as_i64())

@@ -212,6 +212,8 @@ macro_rules! meta_testsuite {
             fingerprints_put_replaces_and_pages_by_id,
             fingerprints_by_content_hash_delete_and_cascade,
             fingerprints_malformed_frame_hashes_are_errors,
+            content_claims_first_holder_wins_until_released,
+            content_claims_concurrent_claims_have_one_winner,
             uploads_create_and_get,
             uploads_create_conflicts_and_unknown_refs,
             uploads_set_offset_is_compare_and_set,
@@ -2004,4 +2006,50 @@ pub async fn migrations_are_idempotent(db: &TestDb) {
     }
     // The original handle is unaffected by the others closing.
     assert!(db.users().by_id(Id(1)).await.unwrap().is_some());
+}
+
+pub async fn content_claims_first_holder_wins_until_released(db: &TestDb) {
+    user(db, 1, "alice").await;
+    for id in [20, 21, 22] {
+        video(db, id, 1, &[]).await;
+    }
+    let fps = db.fingerprints();
+    assert_eq!(fps.claim_content("aa", Id(20)).await.unwrap(), Id(20));
+    // Claiming again is idempotent; another video sees the holder.
+    assert_eq!(fps.claim_content("aa", Id(20)).await.unwrap(), Id(20));
+    assert_eq!(fps.claim_content("aa", Id(21)).await.unwrap(), Id(20));
+    assert_eq!(fps.claim_content("bb", Id(21)).await.unwrap(), Id(21));
+    // Deleting a video's fingerprint releases its claim (a refused video frees its hash).
+    fps.delete(Id(20)).await.unwrap();
+    assert_eq!(fps.claim_content("aa", Id(22)).await.unwrap(), Id(22));
+    assert_eq!(fps.claim_content("aa", Id(21)).await.unwrap(), Id(22));
+    // Unknown videos cannot claim.
+    assert!(matches!(fps.claim_content("cc", Id(999)).await, Err(MetaError::NotFound)));
+}
+
+pub async fn content_claims_concurrent_claims_have_one_winner(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let ids: Vec<u64> = (30..46).collect();
+    for &id in &ids {
+        video(db, id, 1, &[]).await;
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(ids.len()));
+    let tasks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let store = db.store().clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.fingerprints().claim_content("same-bytes", Id(id)).await.unwrap()
+            })
+        })
+        .collect();
+    let mut holders = Vec::new();
+    for task in tasks {
+        holders.push(task.await.unwrap());
+    }
+    let first = holders[0];
+    assert!(holders.iter().all(|h| *h == first), "{holders:?}");
+    assert!(ids.contains(&first.0));
 }

@@ -482,6 +482,16 @@ impl MediaStages {
             }
             dedup.index.remove(of);
         };
+        // The in-memory index is this node's; the claim on the source's hash is everyone's:
+        // of two copies processed on two workers at once, one claims it first.
+        let verdict = match verdict {
+            DedupVerdict::Exact(_) => verdict,
+            _ if self.d.pipeline.exact_duplicate == DuplicateAction::Allow => verdict,
+            other => {
+                let holder = self.d.meta.fingerprints().claim_content(&hash, job.id).await?;
+                if holder == job.id { other } else { DedupVerdict::Exact(holder) }
+            }
+        };
         let (action, what) = match &verdict {
             DedupVerdict::Unique => (DuplicateAction::Allow, String::new()),
             DedupVerdict::Exact(of) => {
