@@ -39,6 +39,10 @@ pub struct MediaConfig {
     pub wall_secs_per_output_second: f64,
     /// Scheduling niceness (0-19) media tools run at; 0 is normal priority. Default 0.
     pub niceness: u8,
+    /// Niceness of the encoding pass (every rung of a video), so the frame sampling its
+    /// publication waits for, this video's or another's, gets the CPU first; the pass takes
+    /// what is left and all of it afterwards. Default 10.
+    pub encode_niceness: u8,
     /// `-threads` for decoders, encoders and filters. Default 2.
     pub threads: u32,
     /// Directory holding per-job temp dirs. Default: the system temp dir.
@@ -85,6 +89,7 @@ impl Default for MediaConfig {
             cpu_secs_per_output_second: 8.0,
             wall_secs_per_output_second: 4.0,
             niceness: 0,
+            encode_niceness: 10,
             threads: 2,
             work_root: None,
             max_input_bytes: 2 << 30,

@@ -146,10 +146,20 @@ pub async fn transcode_pass(
     run_pass(cfg, job, input, info, rungs, audio, sampling, None).await
 }
 
-/// [`transcode_pass`] reporting progress while ffmpeg runs: whenever a rendition (a rung or
-/// the audio track) finishes segments, a snapshot of it (`growing`, with every segment
-/// finished so far) goes to `progress`. A caller can store and serve those segments while
-/// the rest is still being encoded; the returned [`Pass`] holds the complete renditions.
+/// What a live pass reports while ffmpeg runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PassProgress {
+    /// A rendition (a rung or the audio track) finished segments: a `growing` snapshot of
+    /// it with every segment finished so far.
+    Segments(Rendition),
+    /// How much of the clip ffmpeg has encoded, ms (its own progress report, a few times a
+    /// second): the pass's speed, before any segment closes.
+    Encoded { media_ms: u64 },
+}
+
+/// [`transcode_pass`] reporting [`PassProgress`] while ffmpeg runs. A caller can store and
+/// serve finished segments while the rest is still being encoded; the returned [`Pass`]
+/// holds the complete renditions.
 pub async fn transcode_pass_live(
     cfg: &MediaConfig,
     job: &JobDir,
@@ -157,7 +167,7 @@ pub async fn transcode_pass_live(
     info: &ProbeInfo,
     rungs: &[Rung],
     audio: bool,
-    progress: tokio::sync::mpsc::UnboundedSender<Rendition>,
+    progress: tokio::sync::mpsc::UnboundedSender<PassProgress>,
 ) -> Result<Pass> {
     run_pass(cfg, job, input, info, rungs, audio, None, Some(progress)).await
 }
@@ -171,7 +181,7 @@ async fn run_pass(
     rungs: &[Rung],
     audio: bool,
     sampling: Option<&Sampling>,
-    progress: Option<tokio::sync::mpsc::UnboundedSender<Rendition>>,
+    progress: Option<tokio::sync::mpsc::UnboundedSender<PassProgress>>,
 ) -> Result<Pass> {
     for rung in rungs {
         if !rung.width.is_multiple_of(2)
@@ -195,6 +205,17 @@ async fn run_pass(
 
     // Scaling a 1080p source is real work: let the filters use the configured threads.
     let mut a: Vec<OsString> = runner::args(["-filter_threads".to_owned(), threads.clone()]);
+    let progress_file = job.path().join("progress.log");
+    if progress.is_some() {
+        a.extend(runner::args(["-stats_period", "0.25", "-progress"]));
+        a.push(runner::file_url(&progress_file));
+    }
+    if rungs.is_empty() && !audio {
+        // Sampling only (fingerprints, covers): B-frames are skipped, halving the decode of
+        // a typical upload; a sample then lands on the nearest I or P frame, a frame or two
+        // away, which neither a 64-bit dHash nor a cover notices.
+        a.extend(runner::args(["-skip_frame", "bidir"]));
+    }
     a.extend(runner::input_args(&info.format, &input, cfg.threads.max(1)));
 
     // The filter graph: decode once, split into one branch per rung plus the sampler.
@@ -334,16 +355,28 @@ async fn run_pass(
             }
             tokio::pin!(run);
             // ffmpeg rewrites each output's playlist (atomically: temp file and rename) as a
-            // segment closes; polling it is cheaper than anything ffmpeg would stream to us.
+            // segment closes, and appends to its progress file; polling both is cheaper than
+            // anything ffmpeg would stream to us.
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+            let mut encoded = 0;
             loop {
                 tokio::select! {
-                    out = &mut run => break out?,
+                    out = &mut run => {
+                        let out = out?;
+                        if let Some(ms) = encoded_ms(&progress_file).filter(|ms| *ms > encoded) {
+                            let _ = tx.send(PassProgress::Encoded { media_ms: ms });
+                        }
+                        break out;
+                    }
                     _ = tick.tick() => {
+                        // A caller that stopped listening still gets the whole pass.
+                        if let Some(ms) = encoded_ms(&progress_file).filter(|ms| *ms > encoded) {
+                            encoded = ms;
+                            let _ = tx.send(PassProgress::Encoded { media_ms: ms });
+                        }
                         for w in &mut watched {
                             if let Some(snapshot) = w.snapshot(cfg, fps)? {
-                                // A caller that stopped listening still gets the whole pass.
-                                let _ = tx.send(snapshot);
+                                let _ = tx.send(PassProgress::Segments(snapshot));
                             }
                         }
                     }
@@ -474,6 +507,16 @@ fn collect_segments(dir: &Path) -> Result<Vec<Segment>> {
         return Err(MediaError::BadOutput("ffmpeg produced no segments".into()));
     }
     Ok(segments)
+}
+
+/// The clip time ffmpeg last reported encoded in its `-progress` file, ms. (`out_time_us`
+/// and, despite its name, `out_time_ms` are both microseconds; `N/A` before any output.)
+fn encoded_ms(progress_file: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(progress_file).ok()?;
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("out_time_us=").and_then(|v| v.trim().parse::<u64>().ok()))
+        .map(|us| us / 1000)
 }
 
 /// One output of a live pass and how many of its segments were reported.

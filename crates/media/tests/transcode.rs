@@ -213,10 +213,22 @@ async fn a_live_pass_reports_finished_segments_while_it_runs() {
         .await
         .unwrap();
     let mut snapshots: Vec<Rendition> = Vec::new();
-    while let Some(s) = rx.recv().await {
-        snapshots.push(s);
+    let mut encoded = Vec::new();
+    while let Some(event) = rx.recv().await {
+        match event {
+            quicktok_media::PassProgress::Segments(s) => snapshots.push(s),
+            quicktok_media::PassProgress::Encoded { media_ms } => encoded.push(media_ms),
+        }
     }
     assert!(!snapshots.is_empty(), "no progress was reported");
+    // ffmpeg's own progress: increasing, within the clip.
+    assert!(
+        !encoded.is_empty(),
+        "no encoding progress was reported: {:?}",
+        std::fs::read_to_string(job.path().join("progress.log"))
+    );
+    assert!(encoded.windows(2).all(|w| w[0] < w[1]), "{encoded:?}");
+    assert!(encoded.iter().all(|ms| *ms <= 6_100), "{encoded:?}");
     let finals: Vec<&Rendition> = pass.renditions.iter().chain(pass.audio.as_ref()).collect();
     for f in &finals {
         assert!(!f.growing);

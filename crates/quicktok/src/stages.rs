@@ -217,6 +217,8 @@ impl Drop for LivePass {
 struct PassState {
     /// Media stored for the lowest rung and the audio track (the shorter of the two), ms.
     playable_ms: u64,
+    /// Media encoded per wall-clock ms over the last seconds (ffmpeg's progress), once known.
+    speed: Option<f64>,
     /// How it ended, once it did.
     finished: Option<Result<(), Failure>>,
 }
@@ -245,19 +247,36 @@ struct Uploaded {
 /// the pass runs this much slower than it has so far.
 const PLAYBACK_MARGIN: f64 = 1.25;
 
-/// Whether a video whose pass has stored `ready_ms` of `total_ms` after `elapsed` can be
-/// published: played from the start at 1x, what is stored plus what the pass adds meanwhile
-/// (at its speed so far, with [`PLAYBACK_MARGIN`]) stays ahead of the player to the end.
-/// At speed `v` < 1 that needs `ready >= total * (1 - v)`; at `v` >= 1 one segment.
-fn playable_now(ready_ms: u64, elapsed: std::time::Duration, total_ms: u64) -> bool {
+/// Whether a video whose pass has stored `ready_ms` of `total_ms` and encodes `speed` ms of
+/// media per wall-clock ms can be published: played from the start at 1x, what is stored
+/// plus what the pass adds meanwhile (at `speed` / [`PLAYBACK_MARGIN`]) stays ahead of the
+/// player to the end. At a margined speed `v` < 1 that needs `ready >= total * (1 - v)`; at
+/// `v` >= 1 one segment.
+fn playable_now(ready_ms: u64, speed: f64, total_ms: u64) -> bool {
     if ready_ms == 0 {
         return false;
     }
     if ready_ms >= total_ms {
         return true;
     }
-    let speed = ready_ms as f64 / (elapsed.as_millis().max(1) as f64) / PLAYBACK_MARGIN;
-    speed >= 1.0 || ready_ms as f64 >= total_ms as f64 * (1.0 - speed)
+    let v = speed / PLAYBACK_MARGIN;
+    v >= 1.0 || ready_ms as f64 >= total_ms as f64 * (1.0 - v)
+}
+
+/// The pass's recent speed from ffmpeg's progress reports `(when, media ms)`: over the last
+/// two seconds (it changes as other work starts and stops), once they span half a second.
+fn recent_speed(
+    reports: &mut std::collections::VecDeque<(std::time::Instant, u64)>,
+) -> Option<f64> {
+    let (newest, newest_ms) = *reports.back()?;
+    while reports.len() > 2
+        && reports.get(1).is_some_and(|(t, _)| newest.duration_since(*t).as_secs_f64() >= 2.0)
+    {
+        reports.pop_front();
+    }
+    let (oldest, oldest_ms) = *reports.front()?;
+    let span_ms = newest.duration_since(oldest).as_secs_f64() * 1000.0;
+    (span_ms >= 500.0).then(|| newest_ms.saturating_sub(oldest_ms) as f64 / span_ms)
 }
 
 impl std::fmt::Debug for MediaStages {
@@ -669,7 +688,11 @@ impl MediaStages {
                         end?;
                         break;
                     }
-                    if playable_now(now.playable_ms, started.elapsed(), info.duration_ms) {
+                    // Until ffmpeg's progress tells, the average since the pass started.
+                    let average =
+                        now.playable_ms as f64 / (started.elapsed().as_millis().max(1) as f64);
+                    let speed = now.speed.unwrap_or(average);
+                    if playable_now(now.playable_ms, speed, info.duration_ms) {
                         break;
                     }
                     // Judged again on every stored segment, and twice a second: the pass's
@@ -921,9 +944,10 @@ async fn encode(
     if todo.is_empty() && !audio {
         return Ok(());
     }
-    let cfg = d.media.clone();
+    let mut cfg = d.media.clone();
+    cfg.niceness = cfg.niceness.max(cfg.encode_niceness);
     let dir = quicktok_media::JobDir::new(&cfg)?;
-    let (progress, mut snapshots) = tokio::sync::mpsc::unbounded_channel();
+    let (progress, mut events) = tokio::sync::mpsc::unbounded_channel();
     let mut pass = AbortOnDrop(tokio::spawn(async move {
         let pass =
             quicktok_media::transcode_pass_live(&cfg, &dir, &source, &info, &todo, audio, progress)
@@ -931,9 +955,19 @@ async fn encode(
         (dir, pass)
     }));
     // The channel closes when the pass ends.
-    while let Some(snapshot) = snapshots.recv().await {
-        d.store_snapshot(video, snapshot, &mut uploaded).await?;
-        state.send_modify(|s| s.playable_ms = playable(&uploaded));
+    let mut reports = std::collections::VecDeque::new();
+    while let Some(event) = events.recv().await {
+        match event {
+            quicktok_media::PassProgress::Segments(snapshot) => {
+                d.store_snapshot(video, snapshot, &mut uploaded).await?;
+                state.send_modify(|s| s.playable_ms = playable(&uploaded));
+            }
+            quicktok_media::PassProgress::Encoded { media_ms } => {
+                reports.push_back((std::time::Instant::now(), media_ms));
+                let speed = recent_speed(&mut reports);
+                state.send_modify(|s| s.speed = speed.or(s.speed));
+            }
+        }
     }
     let (dir, result) = match (&mut pass.0).await {
         Ok(done) => done,
@@ -1057,15 +1091,38 @@ mod tests {
     #[test]
     fn publication_waits_until_a_viewer_cannot_catch_up() {
         // Nothing stored: never.
-        assert!(!playable_now(0, Duration::from_secs(5), 15_000));
+        assert!(!playable_now(0, 5.0, 15_000));
         // Everything stored: always.
-        assert!(playable_now(15_000, Duration::from_secs(60), 15_000));
-        // 2 s stored after 1 s: 2x real time, 1.6x with the margin: one segment is enough.
-        assert!(playable_now(2_000, Duration::from_secs(1), 15_000));
-        // 2 s stored after 4 s: 0.5x, 0.4x with the margin: 60% of the clip must be stored.
-        assert!(!playable_now(2_000, Duration::from_secs(4), 15_000));
-        assert!(!playable_now(8_000, Duration::from_secs(16), 15_000));
-        assert!(playable_now(9_000, Duration::from_secs(18), 15_000));
+        assert!(playable_now(15_000, 0.01, 15_000));
+        // 2x real time, 1.6x with the margin: one segment is enough.
+        assert!(playable_now(2_000, 2.0, 15_000));
+        // 0.5x, 0.4x with the margin: 60% of the clip must be stored.
+        assert!(!playable_now(2_000, 0.5, 15_000));
+        assert!(!playable_now(8_000, 0.5, 15_000));
+        assert!(playable_now(9_000, 0.5, 15_000));
+    }
+
+    #[test]
+    fn recent_speed_follows_the_last_two_seconds() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut reports = std::collections::VecDeque::new();
+        assert_eq!(super::recent_speed(&mut reports), None);
+        reports.push_back((at(0), 0));
+        reports.push_back((at(250), 100));
+        assert_eq!(super::recent_speed(&mut reports), None, "a quarter second tells nothing");
+        // Slow while something else ran (0.4x), then fast (2x): the window forgets the start.
+        for i in 2..=8 {
+            reports.push_back((at(i * 250), i * 100));
+        }
+        let slow = super::recent_speed(&mut reports).unwrap();
+        assert!((slow - 0.4).abs() < 1e-9, "{slow}");
+        for i in 1..=12 {
+            reports.push_back((at(2000 + i * 250), 800 + i * 500));
+        }
+        let fast = super::recent_speed(&mut reports).unwrap();
+        assert!((fast - 2.0).abs() < 1e-9, "{fast}");
+        assert!(reports.len() <= 10, "old reports are dropped: {}", reports.len());
     }
 
     /// Whatever the numbers, a viewer starting at publication and playing at 1x never
@@ -1079,7 +1136,7 @@ mod tests {
                 let mut t = 1u64;
                 let ready = loop {
                     let ready = ((t as f64 * speed) as u64).min(total);
-                    if playable_now(ready, Duration::from_millis(t), total) {
+                    if playable_now(ready, speed, total) {
                         break ready;
                     }
                     t += 10;

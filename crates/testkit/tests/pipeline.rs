@@ -12,10 +12,6 @@ const WAIT: Duration = Duration::from_secs(180);
 
 /// ffprobe over HTTP: the streams it finds (and it decodes the first frames of each).
 fn ffprobe_streams(url: &str) -> Vec<Value> {
-    if std::env::var("QT_DEBUG_PAUSE").is_ok() {
-        eprintln!("URL {url}");
-        std::thread::sleep(Duration::from_secs(120));
-    }
     let out = std::process::Command::new("ffprobe")
         .args(["-v", "error", "-of", "json", "-show_streams", "-show_format", url])
         .output()
@@ -329,5 +325,64 @@ async fn private_videos_are_for_their_creator_only() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    app.stop().await.unwrap();
+}
+
+/// Encodes `source` (a lavfi graph) with `x264` options: the copies differ in every byte.
+fn encode(dir: &std::path::Path, name: &str, source: &str, x264: &[&str]) -> Vec<u8> {
+    let path = dir.join(name);
+    let out = std::process::Command::new("ffmpeg")
+        .args(["-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(source)
+        .args(["-f", "lavfi", "-i", "sine=frequency=330:sample_rate=48000", "-shortest"])
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .args(x264)
+        .args(["-c:a", "aac", "-b:a", "64k"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffmpeg: {}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read(path).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reencoded_resized_copy_is_refused_and_another_clip_is_not() {
+    let app = AppSandbox::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let source = "testsrc2=s=720x1280:d=4:r=30";
+    // The original with B-frames (the sampler skips them), the copy without, smaller, with
+    // another GOP and far fewer bits.
+    let original = encode(dir.path(), "o.mp4", source, &["-preset", "medium", "-bf", "3"]);
+    let copy = encode(
+        dir.path(),
+        "c.mp4",
+        &format!("{source},scale=540:960"),
+        &["-preset", "ultrafast", "-bf", "0", "-g", "17", "-crf", "33"],
+    );
+    let other = encode(
+        dir.path(),
+        "x.mp4",
+        "mandelbrot=s=720x1280:r=30,trim=duration=4",
+        &["-preset", "veryfast"],
+    );
+    let carol = app.uploader("carol").await.unwrap();
+    let first = app.tus_upload(&carol.token, &original, &[("title", "mine")], original.len());
+    let first = first.await.unwrap();
+    let v = app.wait_for_video(&carol.token, &first, &["published", "rejected"], WAIT).await;
+    assert_eq!(v.unwrap()["status"], "published");
+
+    let dave = app.uploader("dave").await.unwrap();
+    let second = app.tus_upload(&dave.token, &copy, &[("title", "also mine")], copy.len());
+    let second = second.await.unwrap();
+    let v = app.wait_for_video(&dave.token, &second, &["published", "rejected"], WAIT).await;
+    let v = v.unwrap();
+    assert_eq!(v["status"], "rejected", "{v}");
+    let reason = v["reason"].as_str().unwrap();
+    assert!(reason.contains("near copy") && reason.contains(&first), "{reason}");
+
+    let third = app.tus_upload(&dave.token, &other, &[("title", "fractal")], other.len());
+    let third = third.await.unwrap();
+    let v = app.wait_for_video(&dave.token, &third, &["published", "rejected"], WAIT).await;
+    assert_eq!(v.unwrap()["status"], "published");
     app.stop().await.unwrap();
 }
