@@ -317,6 +317,10 @@ async fn make_clip(dir: &Path) -> anyhow::Result<Clip> {
 struct EncodeSettings {
     preset: String,
     segment_ms: u32,
+    /// The first segment's length, s (shorter than the others when the platform's is).
+    first_s: f64,
+    /// `-force_key_frames`: the platform's segment grid.
+    key_frames: String,
     audio_kbps: u32,
     threads: u32,
 }
@@ -325,6 +329,8 @@ impl EncodeSettings {
     fn defaults() -> EncodeSettings {
         let p = quicktok::Config::default().processing;
         EncodeSettings {
+            first_s: quicktok_media::segment_grid(&p).0,
+            key_frames: quicktok_media::key_frame_expr(&p),
             preset: p.preset,
             segment_ms: p.segment_duration_ms.max(500),
             audio_kbps: p.audio_kbps,
@@ -396,7 +402,7 @@ fn plain_ladder_args(s: &EncodeSettings, rungs: &[Rung], out: &str) -> Vec<Strin
         "-sc_threshold".into(),
         "0".into(),
         "-force_key_frames".into(),
-        format!("expr:gte(t,n_forced*{seg_s})"),
+        s.key_frames.clone(),
         "-c:a".into(),
         "aac".into(),
         "-b:a".into(),
@@ -409,6 +415,8 @@ fn plain_ladder_args(s: &EncodeSettings, rungs: &[Rung], out: &str) -> Vec<Strin
         "hls".into(),
         "-hls_time".into(),
         format!("{seg_s}"),
+        "-hls_init_time".into(),
+        format!("{}", if s.first_s < seg_s { s.first_s } else { 0.0 }),
         "-hls_segment_type".into(),
         "fmp4".into(),
         "-hls_playlist_type".into(),
@@ -661,13 +669,13 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     )?;
     writeln!(
         r,
-        "Plain ladder: one ffmpeg invocation that decodes once and `split`s into the 3 rungs the platform plans ({}), with the platform's encoder settings (`-preset {}`, High profile, `open-gop=0`, GOP {} frames with keyframes forced every {} s, VBV maxrate 1.5x and bufsize 2x the rung's rate, AAC {} kbit/s encoded once as its own audio track, as the platform stores it), HLS fMP4 {} s segments; ffmpeg's default threading. Run before and after the platform run; the figure is the mean. The command, in the clip's directory:\n",
+        "Plain ladder: one ffmpeg invocation that decodes once and `split`s into the 3 rungs the platform plans ({}), with the platform's encoder settings (`-preset {}`, High profile, `open-gop=0`, GOP {} frames with keyframes forced on the platform's segment grid: {} s, then every {} s, VBV maxrate 1.5x and bufsize 2x the rung's rate, AAC {} kbit/s encoded once as its own audio track, as the platform stores it), HLS fMP4 segments on that grid; ffmpeg's default threading. Run before and after the platform run; the figure is the mean. The command, in the clip's directory:\n",
         RUNGS.iter().map(|(n, w, h, k)| format!("{n} {w}x{h} {k}k")).collect::<Vec<_>>().join(", "),
         settings.preset,
         (f64::from(CLIP_FPS) * f64::from(settings.segment_ms) / 1000.0).round(),
+        settings.first_s,
         f64::from(settings.segment_ms) / 1000.0,
         settings.audio_kbps,
-        f64::from(settings.segment_ms) / 1000.0,
     )?;
     writeln!(
         r,

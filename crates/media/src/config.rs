@@ -63,6 +63,10 @@ pub struct MediaConfig {
     pub max_output_fps: f64,
     /// CMAF segment duration. Default 2000 ms. Keyframes are forced on this grid.
     pub segment_duration_ms: u32,
+    /// The first segment's duration, when shorter than `segment_duration_ms`: a player
+    /// starts (and publication can happen) once it is there. 0 or not shorter: the same as
+    /// the others. Default 1000 ms.
+    pub first_segment_ms: u32,
     /// Add H.265 rungs to the ladder. Default `false`.
     pub hevc_enabled: bool,
     /// x264/x265 preset. Default `veryfast`.
@@ -101,6 +105,7 @@ impl Default for MediaConfig {
             max_input_fps: 240.0,
             max_output_fps: 60.0,
             segment_duration_ms: 2000,
+            first_segment_ms: 1000,
             hevc_enabled: false,
             preset: "veryfast".to_owned(),
             audio_kbps: 96,

@@ -42,7 +42,8 @@ pub use runner::JobDir;
 pub use synth::{DemoClip, Pattern, synthesize};
 pub use transcode::{
     AUDIO_CODECS, AUDIO_RENDITION, INIT_NAME, Pass, PassProgress, Rendition, SampledFrame,
-    Sampling, Segment, transcode_audio, transcode_pass, transcode_pass_live, transcode_rung,
+    Sampling, Segment, key_frame_expr, segment_grid, transcode_audio, transcode_pass,
+    transcode_pass_live, transcode_rung,
 };
 
 /// The ladder for a probed source under `cfg` (H.265 rungs when `cfg.hevc_enabled`).

@@ -274,7 +274,7 @@ async fn run_pass(
         // Audio is its own track: DASH players and ffmpeg's DASH reader expect one media
         // type per representation.
         a.push("-an".into());
-        a.extend(hls_output_args(&dir, seg_s));
+        a.extend(hls_output_args(cfg, &dir));
         rung_dirs.push(dir);
     }
     let audio_dir = if audio {
@@ -292,7 +292,7 @@ async fn run_pass(
             "-ar".into(),
             "48000".into(),
         ]));
-        a.extend(hls_output_args(&dir, seg_s));
+        a.extend(hls_output_args(cfg, &dir));
         Some(dir)
     } else {
         None
@@ -447,7 +447,6 @@ fn video_encoder_args(cfg: &MediaConfig, rung: &Rung, gop: &str, threads: &str) 
             ),
         ]),
     };
-    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
     a.extend(runner::args([
         "-b:v".to_owned(),
         format!("{}k", rung.video_kbps),
@@ -462,16 +461,37 @@ fn video_encoder_args(cfg: &MediaConfig, rung: &Rung, gop: &str, threads: &str) 
         "-sc_threshold".into(),
         "0".into(),
         "-force_key_frames".into(),
-        format!("expr:gte(t,n_forced*{seg_s})"),
+        key_frame_expr(cfg),
         "-threads".into(),
         threads.to_owned(),
     ]));
     a
 }
 
+/// The segment grid, seconds: the first segment's length and every other's. A short first
+/// segment is what a player (and publication) waits for before anything plays.
+pub fn segment_grid(cfg: &MediaConfig) -> (f64, f64) {
+    let seg_s = f64::from(cfg.segment_duration_ms.max(500)) / 1000.0;
+    let first_s = f64::from(cfg.first_segment_ms) / 1000.0;
+    let first_s = if first_s >= 0.5 && first_s < seg_s { first_s } else { seg_s };
+    (first_s, seg_s)
+}
+
+/// `-force_key_frames`: a keyframe at every segment start of [`segment_grid`] (0, first,
+/// first + seg, ...), in every rung, so rungs switch cleanly at segment boundaries.
+pub fn key_frame_expr(cfg: &MediaConfig) -> String {
+    let (first_s, seg_s) = segment_grid(cfg);
+    if first_s < seg_s {
+        format!("expr:gte(t,if(eq(n_forced,0),0,{first_s}+(n_forced-1)*{seg_s}))")
+    } else {
+        format!("expr:gte(t,n_forced*{seg_s})")
+    }
+}
+
 /// CMAF packaging of one output into `dir`: fMP4 HLS, ffmpeg's playlist only read back
 /// for the segment durations.
-fn hls_output_args(dir: &Path, seg_s: f64) -> Vec<OsString> {
+fn hls_output_args(cfg: &MediaConfig, dir: &Path) -> Vec<OsString> {
+    let (first_s, seg_s) = segment_grid(cfg);
     let mut a = runner::args([
         "-sn",
         "-dn",
@@ -489,8 +509,13 @@ fn hls_output_args(dir: &Path, seg_s: f64) -> Vec<OsString> {
         "independent_segments",
         "-hls_fmp4_init_filename",
         INIT_NAME,
-        "-hls_segment_filename",
     ]);
+    if first_s < seg_s {
+        // ffmpeg cuts at the first keyframe this long after a segment's start: with the
+        // keyframes forced on the grid, the short first segment, then the regular ones.
+        a.extend(runner::args(["-hls_init_time".to_owned(), format!("{first_s}")]));
+    }
+    a.extend(runner::args(["-hls_segment_filename"]));
     a.push(dir.join("seg_%05d.m4s").into_os_string());
     a.push(dir.join(FFMPEG_PLAYLIST).into_os_string());
     a

@@ -261,3 +261,30 @@ async fn a_live_pass_reports_finished_segments_while_it_runs() {
         snapshots.iter().map(|s| (&s.rung.name, s.segments.len())).collect::<Vec<_>>()
     );
 }
+
+#[tokio::test]
+async fn a_short_first_segment_then_the_regular_grid_in_every_rendition() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = clip(dir.path(), "grid.mp4", "testsrc2=s=320x568:d=5:r=30", true, &[]);
+    let cfg =
+        MediaConfig { segment_duration_ms: 2000, first_segment_ms: 1000, threads: 2, ..config() };
+    let info = probe(&cfg, &src).await.unwrap();
+    let rungs = plan_ladder_for(&info, &cfg);
+    let job = JobDir::new(&cfg).unwrap();
+    let pass =
+        quicktok_media::transcode_pass(&cfg, &job, &src, &info, &rungs, true, None).await.unwrap();
+    for r in &pass.renditions {
+        let durations: Vec<u64> = r.segments.iter().map(|s| s.duration_ms).collect();
+        assert_eq!(durations, vec![1000, 2000, 2000], "{}", r.rung.name);
+    }
+    // Every audio frame is a keyframe, so ffmpeg cuts the audio track at the first length
+    // throughout (its own track: players need not align it with video); audio frames
+    // (21.3 ms at 48 kHz) round the cuts a little.
+    let audio: Vec<u64> =
+        pass.audio.as_ref().unwrap().segments.iter().map(|s| s.duration_ms).collect();
+    assert!(audio.len() >= 5, "{audio:?}");
+    assert!(audio[..audio.len() - 1].iter().all(|d| d.abs_diff(1000) <= 30), "{audio:?}");
+    for r in &pass.renditions {
+        assert_eq!(keyframes(r, dir.path()), vec![0, 1000, 3000], "{}", r.rung.name);
+    }
+}
