@@ -36,6 +36,9 @@ pub struct PipelineConfig {
     pub covers: u32,
     /// Frames sampled for the perceptual fingerprint. Default 16.
     pub fingerprint_frames: u32,
+    /// How often a worker settles again the ended jobs it still has a work dir for (an
+    /// outcome it could not record, an admin's refusal). Default 60000 ms.
+    pub sweep_interval_ms: u64,
     /// The reviewer contact sheet: columns x rows of tiles this wide. Default 4 x 4, 160 px.
     pub contact_sheet_cols: u32,
     pub contact_sheet_rows: u32,
@@ -53,6 +56,7 @@ impl Default for PipelineConfig {
             near_duplicate: DuplicateAction::Reject,
             covers: 3,
             fingerprint_frames: 16,
+            sweep_interval_ms: 60_000,
             contact_sheet_cols: 4,
             contact_sheet_rows: 4,
             contact_sheet_tile_width: 160,

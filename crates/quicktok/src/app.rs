@@ -98,12 +98,25 @@ impl App {
             })
             .await
             .context("starting the pipeline stages")?;
+            let stages = Arc::new(stages);
             let runner = Runner::new(
                 jobs.clone(),
-                Arc::new(stages),
+                stages.clone(),
                 clock.clone(),
                 config.pipeline.runner.clone(),
             );
+            let (sweep_jobs, sweep_stop) = (jobs.clone(), shutdown.clone());
+            let every = std::time::Duration::from_millis(config.pipeline.sweep_interval_ms.max(10));
+            tasks.spawn(async move {
+                // At start-up (a crash may have cut a settling short), then periodically.
+                loop {
+                    stages.sweep(sweep_jobs.as_ref()).await;
+                    tokio::select! {
+                        _ = sweep_stop.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep(every) => {}
+                    }
+                }
+            });
             let wake = runner.waker();
             let token = shutdown.clone();
             tasks.spawn(async move {

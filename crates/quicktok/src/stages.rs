@@ -438,8 +438,13 @@ impl MediaStages {
                 Err(e) => return Err(io_failure("taking the upload over", e)),
             }
         }
-        let hash = quicktok_media::sha256_file(&source).await?;
-        let info = quicktok_media::probe(&self.d.media, &source).await.map_err(input_fault)?;
+        // Both read the whole file: side by side, the page cache serves the second reader.
+        let (hash, info) = tokio::join!(
+            quicktok_media::sha256_file(&source),
+            quicktok_media::probe(&self.d.media, &source)
+        );
+        let info = info.map_err(input_fault)?;
+        let hash = hash?;
         let existing = self.d.meta.video_blobs().for_video(job.id).await?;
         let blob = match existing.iter().find(|b| b.kind == KIND_SOURCE) {
             Some(b) => b.blob_id,
@@ -875,6 +880,48 @@ impl MediaStages {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(io_failure("removing work dir", e)),
         }
+    }
+}
+
+impl MediaStages {
+    /// Settles again what the `settled` hook could not finish (it runs once, and a store
+    /// error there was only logged) or never saw (an admin's refusal of a reviewed video):
+    /// every job with a work dir on this node that has ended is settled again, which is
+    /// idempotent. Dead jobs keep their work dir, so they are re-settled only while their
+    /// video still says `processing`. Returns how many were settled.
+    pub async fn sweep(&self, jobs: &dyn quicktok_pipeline::jobs::JobStore) -> usize {
+        let Ok(mut dir) = tokio::fs::read_dir(self.d.data_dir.join("work")).await else {
+            return 0;
+        };
+        let mut settled = 0;
+        while let Ok(Some(entry)) = dir.next_entry().await {
+            // `work/jobs` (the media job dirs) and anything else not a video id is not ours.
+            let Some(video) = entry.file_name().to_str().and_then(|n| n.parse::<Id>().ok()) else {
+                continue;
+            };
+            let job = match jobs.get(video).await {
+                Ok(Some(job)) => job,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(%video, error = %e, "sweep: reading the job");
+                    continue;
+                }
+            };
+            let again = match job.status {
+                JobStatus::Done | JobStatus::Rejected => true,
+                JobStatus::Dead => matches!(
+                    self.d.meta.videos().by_id(video).await,
+                    Ok(Some(v)) if v.status == VideoStatus::Processing
+                ),
+                JobStatus::Queued | JobStatus::Running | JobStatus::Review => false,
+            };
+            if again {
+                tracing::info!(%video, status = ?job.status, "sweep: settling an ended job again");
+                self.settled(&job).await;
+                settled += 1;
+            }
+        }
+        settled
     }
 }
 

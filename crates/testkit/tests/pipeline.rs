@@ -127,6 +127,7 @@ async fn review_queue_approve_and_refuse() {
         c.auth.admins = vec!["mod_jane".into()];
         c.pipeline.compliance.review_words = vec!["giveaway".into()];
         c.pipeline.compliance.block_words = vec!["forbiddenword".into()];
+        c.pipeline.sweep_interval_ms = 100;
     })
     .await
     .unwrap();
@@ -200,6 +201,14 @@ async fn review_queue_approve_and_refuse() {
         .await
         .unwrap();
     assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("spam")));
+    // The worker kept the held video's work dir for a decision; the refusal came through the
+    // API, and the worker's sweep removes it.
+    let work = app.data_dir().join("work").join(&held[1]);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while work.exists() {
+        assert!(tokio::time::Instant::now() < deadline, "work dir kept: {}", work.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // The refused clip, fixed and uploaded again, is not called a duplicate of itself: the
     // worker's index still holds the refused video, the store no longer does.
     let again = std::fs::read(dir.path().join("r1.mp4")).unwrap();
