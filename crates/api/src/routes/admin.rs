@@ -215,11 +215,25 @@ pub async fn decide(
         "refused by a moderator".to_owned()
     };
     let now = state.clock().now_ms();
-    let job =
-        state.jobs().resolve_review(id, decision.approve, &reason, now).await.map_err(job_error)?;
     let videos = state.meta().videos();
+    let before = videos.by_id(id).await?;
+    // The video says `processing` before the job can be claimed: set after it, a worker
+    // could publish in between and be overwritten.
+    let flip = decision.approve && before.as_ref().is_some_and(|v| v.status == VideoStatus::Review);
+    if flip {
+        videos.set_status(id, VideoStatus::Processing, None, now).await?;
+    }
+    let job = match state.jobs().resolve_review(id, decision.approve, &reason, now).await {
+        Ok(job) => job,
+        Err(e) => {
+            if let (true, Some(v)) = (flip, &before) {
+                restore_status(&state, v, now).await;
+            }
+            return Err(job_error(e));
+        }
+    };
     let video = if decision.approve {
-        videos.set_status(id, VideoStatus::Processing, None, now).await?
+        videos.by_id(id).await?.ok_or_else(|| ApiError::not_found("no such video"))?
     } else {
         let video = videos.set_status(id, VideoStatus::Rejected, Some(&reason), now).await?;
         // A fixed re-upload must not be called a duplicate of a refused video.
@@ -287,14 +301,33 @@ pub async fn retry(
     require_admin(&state, user).await?;
     let id: Id = id.parse().map_err(|_| ApiError::not_found("no such job"))?;
     let now = state.clock().now_ms();
-    let job = state.jobs().retry_dead(id, now).await.map_err(job_error)?;
     // The failure had refused the video, unless it came after publication (the ladder):
-    // then the video is still published and stays so.
+    // then the video is still published and stays so. The video says `processing` before
+    // the job can be claimed again: set after it, a worker could publish in between and be
+    // overwritten.
     let videos = state.meta().videos();
-    let published = videos.by_id(id).await?.is_some_and(|v| v.status == VideoStatus::Published);
-    if !published && let Err(e) = videos.set_status(id, VideoStatus::Processing, None, now).await {
-        tracing::warn!(video = %id, error = %e, "retried job's video status not updated");
+    let before = videos.by_id(id).await?;
+    let flip = before.as_ref().is_some_and(|v| v.status == VideoStatus::Rejected);
+    if flip {
+        videos.set_status(id, VideoStatus::Processing, None, now).await?;
     }
+    let job = match state.jobs().retry_dead(id, now).await {
+        Ok(job) => job,
+        Err(e) => {
+            if let (true, Some(v)) = (flip, &before) {
+                restore_status(&state, v, now).await;
+            }
+            return Err(job_error(e));
+        }
+    };
     tracing::info!(video = %id, operator = %user.id, stage = job.stage.as_str(), "dead letter retried");
     Ok(ApiJson(JobView::from(&job)))
+}
+
+/// Puts back a video's status after the job change it was set for was refused.
+async fn restore_status(state: &AppState, video: &quicktok_meta::Video, now: i64) {
+    let videos = state.meta().videos();
+    if let Err(e) = videos.set_status(video.id, video.status, video.reason.as_deref(), now).await {
+        tracing::warn!(video = %video.id, error = %e, "video status not restored");
+    }
 }
