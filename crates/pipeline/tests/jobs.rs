@@ -303,3 +303,33 @@ async fn a_long_job_is_not_taken_over_while_it_runs() {
         task.await.unwrap();
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_abandons_the_running_stage_and_requeues_the_job() {
+    let h = harness(60_000);
+    h.enqueue(5, 0).await;
+    let (stop, task) = h.start(config(1));
+    h.wait_status(5, JobStatus::Running).await;
+    while h.script.runs_of(5).is_empty() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let asked = tokio::time::Instant::now();
+    stop.cancel();
+    task.await.unwrap();
+    // The minute-long stage was not waited for.
+    assert!(asked.elapsed() < Duration::from_secs(1), "{:?}", asked.elapsed());
+    let job = h.store.get(Id(5)).await.unwrap().unwrap();
+    assert_eq!((job.status, job.stage), (JobStatus::Queued, Stage::Probe), "{job:?}");
+    assert!(job.not_before_ms <= h.clock.now_ms() && job.lease_until_ms <= h.clock.now_ms());
+    assert!(h.script.settled_of(5).is_empty(), "not settled: it has not ended");
+
+    // The next runner takes it over at once (no lease to wait out) and finishes it.
+    let (stop, task) = h.start(config(1));
+    let started = tokio::time::Instant::now();
+    h.wait_status(5, JobStatus::Done).await;
+    assert!(started.elapsed() < Duration::from_secs(60 * Stage::ALL.len() as u64 + 5));
+    let runs = h.script.runs_of(5);
+    assert_eq!(runs.iter().filter(|s| **s == Stage::Probe).count(), 2, "{runs:?}");
+    stop.cancel();
+    task.await.unwrap();
+}

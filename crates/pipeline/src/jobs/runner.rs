@@ -87,7 +87,10 @@ impl Runner {
         self.wake.clone()
     }
 
-    /// Claims and processes jobs until `shutdown`; in-flight stages finish first.
+    /// Claims and processes jobs until `shutdown`. Running stages are abandoned then (they
+    /// are idempotent and resumable, as after a crash) and their jobs put back in the queue
+    /// at once, so a restart, or another worker, takes them over without waiting for a
+    /// lease to run out.
     pub async fn run(self, shutdown: Shutdown) {
         let this = Arc::new(self);
         let permits = Arc::new(Semaphore::new(this.cfg.workers()));
@@ -101,8 +104,9 @@ impl Runner {
             match this.store.claim(this.clock.now_ms(), lease).await {
                 Ok(Some(job)) => {
                     let this = this.clone();
+                    let stop = shutdown.clone();
                     tasks.spawn(async move {
-                        this.process(job).await;
+                        this.process(job, &stop).await;
                         drop(permit);
                     });
                 }
@@ -129,10 +133,16 @@ impl Runner {
         while tasks.join_next().await.is_some() {}
     }
 
-    /// Runs stages of one claimed job until it ends, waits, or is parked.
-    async fn process(&self, mut job: Job) {
+    /// Runs stages of one claimed job until it ends, waits, is parked, or `shutdown`.
+    async fn process(&self, mut job: Job, shutdown: &Shutdown) {
         loop {
-            let outcome = self.run_stage_with_lease(&job).await;
+            let outcome = tokio::select! {
+                outcome = self.run_stage_with_lease(&job) => outcome,
+                _ = shutdown.cancelled() => {
+                    self.release(job).await;
+                    return;
+                }
+            };
             let Some(outcome) = outcome else { return };
             let now = self.clock.now_ms();
             job.updated_at_ms = now;
@@ -198,6 +208,26 @@ impl Runner {
                 }
                 return;
             }
+            if shutdown.is_cancelled() {
+                self.release(job).await;
+                return;
+            }
+        }
+    }
+
+    /// Puts a job this worker holds back in the queue, due now, its lease given up.
+    async fn release(&self, mut job: Job) {
+        let now = self.clock.now_ms();
+        job.status = JobStatus::Queued;
+        job.not_before_ms = now;
+        job.lease_until_ms = now;
+        job.updated_at_ms = now;
+        match self.store.save(&job).await {
+            Ok(()) => {
+                tracing::info!(job = %job.id, stage = job.stage.as_str(), "shutting down: job put back in the queue")
+            }
+            // Another worker took it already: nothing to give back.
+            Err(e) => tracing::warn!(job = %job.id, error = %e, "shutting down: job not released"),
         }
     }
 
