@@ -166,7 +166,7 @@ impl AppState {
     }
     /// Whether `username` may use the admin endpoints.
     pub fn is_admin_name(&self, username: &str) -> bool {
-        self.0.admins.iter().any(|a| a == username)
+        self.0.admins.iter().any(|a| a.trim().eq_ignore_ascii_case(username))
     }
     pub fn auth(&self) -> &AuthService {
         &self.0.auth

@@ -43,6 +43,11 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Accounts the operator manages.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Create demo accounts and publish a dozen generated clips through the upload API.
     SeedDemo {
         /// Seed the server running at this URL instead of starting one on the data directory.
@@ -59,6 +64,15 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Create the account of an administrator listed in `auth.admins` (such usernames cannot
+    /// be registered over the API). The password comes from `QUICKTOK_ADMIN_PASSWORD`, else
+    /// from the first line of standard input. Run it while the server is stopped (the
+    /// embedded stores take a lock), or against the shared stores of a scale-out setup.
+    AddAdmin { username: String },
 }
 
 #[derive(Subcommand)]
@@ -103,6 +117,10 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }),
         Command::Serve { .. } => runtime()?.block_on(serve(config)),
+        Command::User { action: UserAction::AddAdmin { username } } => {
+            init_tracing(&config);
+            runtime()?.block_on(add_admin(config, &username))
+        }
         Command::SeedDemo { url, if_empty, clips, timeout_secs } => {
             // Warnings only: the in-process server's request logs would bury the progress.
             let mut quiet = config.clone();
@@ -165,4 +183,33 @@ fn init_tracing(config: &Config) {
     } else {
         builder.init();
     }
+}
+
+/// `quicktok user add-admin`: the API role alone, on a private port, creates the account.
+async fn add_admin(mut config: Config, username: &str) -> anyhow::Result<()> {
+    let password = match std::env::var("QUICKTOK_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).context("reading the password")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    config.server.roles = [Role::Api].into_iter().collect();
+    config.server.listen = "127.0.0.1:0".into();
+    let shutdown = Shutdown::new();
+    let app = App::start(config, shutdown.clone()).await?;
+    let created = match app.api_state() {
+        Some(state) => state
+            .auth()
+            .register_admin(username, password)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message)),
+        None => Err(anyhow::anyhow!("the api role did not start")),
+    };
+    shutdown.cancel();
+    app.run_until_stopped().await?;
+    let session = created?;
+    println!("administrator {} created (id {})", session.user.username, session.user.id);
+    Ok(())
 }

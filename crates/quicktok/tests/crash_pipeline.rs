@@ -215,16 +215,41 @@ fn make_clip(dir: &Path) -> PathBuf {
     path
 }
 
-/// Registers the uploader (an admin, to read the job list); returns an access token, which
-/// stays valid across restarts (the signing secret is kept in the data directory).
-async fn register(server: &Server, http: &reqwest::Client) -> String {
+/// Creates the uploader, an administrator (to read the job list), with the operator's CLI
+/// on the data directory before the server starts (admin names cannot be registered over
+/// the API).
+fn add_admin(data_dir: &Path) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_quicktok"));
+    cmd.args(["user", "add-admin", "ops", "--data-dir"]).arg(data_dir);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("QUICKTOK_") {
+            cmd.env_remove(name);
+        }
+    }
+    let out = cmd
+        .env("QUICKTOK_AUTH__ADMINS", "[ops]")
+        .env("QUICKTOK_ADMIN_PASSWORD", PASSWORD)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("administrator ops"),
+        "add-admin: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Signs the administrator in; the access token stays valid across restarts (the signing
+/// secret is kept in the data directory).
+async fn login(server: &Server, http: &reqwest::Client) -> String {
     let r = http
-        .post(server.url("/api/v1/auth/register"))
+        .post(server.url("/api/v1/auth/login"))
         .json(&json!({"username": "ops", "password": PASSWORD}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 201);
+    assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     body["access_token"].as_str().unwrap().to_owned()
 }
@@ -328,9 +353,10 @@ async fn crashes_mid_transcode_and_mid_ladder_resume_to_a_full_ladder() {
     let bytes = std::fs::read(&clip).unwrap();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
 
+    add_admin(&data);
     let mut server = Server::start(&data, &log);
     server.wait_ready(&http).await;
-    let token = register(&server, &http).await;
+    let token = login(&server, &http).await;
     let video = tus_upload(&server, &http, &token, &bytes).await;
     let video_path = format!("/api/v1/videos/{video}");
 

@@ -178,6 +178,18 @@ impl AppSandbox {
         Ok(Uploader { token, user_id })
     }
 
+    /// Creates the administrator `username` (listed in `auth.admins`: such names cannot be
+    /// registered over the API) the way the operator's CLI does, and signs it in.
+    pub async fn admin(&self, username: &str) -> anyhow::Result<Uploader> {
+        let session = self
+            .state
+            .auth()
+            .register_admin(username, TEST_PASSWORD.to_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!("creating admin {username}: {e}"))?;
+        Ok(Uploader { token: session.access_token, user_id: session.user.id.to_string() })
+    }
+
     /// Uploads `bytes` with tus in chunks of `chunk` bytes and returns the video id.
     /// `metadata` pairs are base64-encoded into `Upload-Metadata`.
     pub async fn tus_upload(

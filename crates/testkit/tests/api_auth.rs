@@ -284,3 +284,31 @@ async fn accounts_survive_a_restart() {
         .unwrap();
     assert_eq!(r.status(), 200);
 }
+
+#[tokio::test]
+async fn admin_usernames_are_reserved_for_the_operator() {
+    let app = AppSandbox::start_with(|c| c.auth.admins = vec!["Root_Ops".into()]).await.unwrap();
+    // Whoever registered a listed name first would be an administrator: refused, in any case.
+    for name in ["root_ops", "ROOT_OPS"] {
+        let r = app
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"username": name, "password": TEST_PASSWORD}),
+                None,
+            )
+            .await
+            .unwrap();
+        let (status, v) = body(r).await;
+        assert_eq!((status, v["error"].as_str()), (403, Some("forbidden")), "{v}");
+    }
+    // The operator's path creates it, and it administers.
+    let ops = app.admin("root_ops").await.unwrap();
+    let r = app.get("/api/v1/admin/jobs", Some(&ops.token)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Only listed names go that way.
+    assert!(app.admin("someone_else").await.is_err());
+    let user = app.uploader("someone_else").await.unwrap();
+    let r = app.get("/api/v1/admin/jobs", Some(&user.token)).await.unwrap();
+    assert_eq!(r.status(), 403);
+    app.stop().await.unwrap();
+}

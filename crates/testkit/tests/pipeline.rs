@@ -133,7 +133,7 @@ async fn review_queue_approve_and_refuse() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let alice = app.uploader("alice").await.unwrap();
-    let moderator = app.uploader("mod_jane").await.unwrap();
+    let moderator = app.admin("mod_jane").await.unwrap();
 
     let blocked = make_clip(dir.path(), "b.mp4", "testsrc2=s=320x240:d=2:r=25", false).unwrap();
     let bytes = std::fs::read(&blocked).unwrap();
@@ -238,7 +238,7 @@ async fn dead_letters_are_listed_and_retried() {
     let app = AppSandbox::start_with(broken).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let alice = app.uploader("alice").await.unwrap();
-    let ops = app.uploader("ops").await.unwrap();
+    let ops = app.admin("ops").await.unwrap();
     let clip = make_clip(dir.path(), "d.mp4", "testsrc2=s=320x240:d=2:r=25", true).unwrap();
     let bytes = std::fs::read(&clip).unwrap();
     let video =

@@ -70,9 +70,36 @@ impl AuthService {
         self.keys.verify(token)
     }
 
-    /// Creates an account and signs it in.
+    /// Creates an account and signs it in. Usernames listed in `auth.admins` are reserved:
+    /// whoever registered one first would be an administrator, so only the operator creates
+    /// them ([`AuthService::register_admin`], `quicktok user add-admin`).
     pub async fn register(&self, username: &str, password: String) -> Result<Session, ApiError> {
         let username = normalize_username(username).map_err(ApiError::validation)?;
+        if self.cfg.admins.iter().any(|a| a.trim().eq_ignore_ascii_case(&username)) {
+            return Err(ApiError::new(
+                http::StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                "this username is reserved for an administrator",
+            ));
+        }
+        self.create(username, password).await
+    }
+
+    /// Creates the account of an administrator listed in `auth.admins` (the operator's
+    /// path: the CLI, the test kit) and signs it in.
+    pub async fn register_admin(
+        &self,
+        username: &str,
+        password: String,
+    ) -> Result<Session, ApiError> {
+        let username = normalize_username(username).map_err(ApiError::validation)?;
+        if !self.cfg.admins.iter().any(|a| a.trim().eq_ignore_ascii_case(&username)) {
+            return Err(ApiError::validation(format!("{username} is not listed in auth.admins")));
+        }
+        self.create(username, password).await
+    }
+
+    async fn create(&self, username: String, password: String) -> Result<Session, ApiError> {
         check_password(&password).map_err(ApiError::validation)?;
         let password_hash = self.hasher.hash(password).await?;
         let now = self.clock.now_ms();
