@@ -821,15 +821,16 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     )?;
     writeln!(
         r,
-        "\nWhat bounds these figures: the platform publishes only after the duplicate check, \
-         which needs frames from the whole clip, so the whole clip is decoded before a first \
-         play (the decode-only reference above), and it publishes a finished first rung, which \
-         costs at least the 480p-alone reference. The platform's first pass (decode once: audio \
-         track, 480p rung, sampled frames for fingerprints and covers) sits just above that \
-         reference. The full ladder pays one decode more than the plain ladder (a second pass \
-         for the big rungs, so they do not hold the first rung back). Getting under 25% means \
-         publishing the first rung while it is still being encoded (growing playlists) with \
-         the fingerprint pass beside it; getting under 1.05x means one decode for every rung."
+        "\nHow the platform gets there: one encoding pass makes every rung and the audio track \
+         (one decode, as the plain ladder), and each segment is stored as ffmpeg closes it; \
+         the video is published while the pass runs, as soon as its first (1 s) segment of the \
+         lowest rung and audio is stored and ffmpeg's progress says a viewer starting then \
+         cannot catch up with the encoder (HLS EVENT playlists grow until the pass ends). \
+         Before that, the duplicate check needs frames from the whole clip: a second decode \
+         (B-frames skipped) samples them while the pass, at lower priority, takes the CPU \
+         left. What bounds the figures: time to first play is about that sampling decode plus \
+         probing plus the first segment; the full ladder pays the sampling decode's CPU (the \
+         `CPU s` row) and the probe on top of the plain ladder."
     )?;
     Ok(r)
 }
