@@ -264,13 +264,14 @@ fn playable_now(ready_ms: u64, speed: f64, total_ms: u64) -> bool {
 }
 
 /// The pass's recent speed from ffmpeg's progress reports `(when, media ms)`: over the last
-/// two seconds (it changes as other work starts and stops), once they span half a second.
+/// second (it changes as other work starts and stops: the frame sampling beside it ends,
+/// and the pass gets the whole machine), once they span half a second.
 fn recent_speed(
     reports: &mut std::collections::VecDeque<(std::time::Instant, u64)>,
 ) -> Option<f64> {
     let (newest, newest_ms) = *reports.back()?;
     while reports.len() > 2
-        && reports.get(1).is_some_and(|(t, _)| newest.duration_since(*t).as_secs_f64() >= 2.0)
+        && reports.get(1).is_some_and(|(t, _)| newest.duration_since(*t).as_secs_f64() >= 1.0)
     {
         reports.pop_front();
     }
@@ -1150,7 +1151,7 @@ mod tests {
     }
 
     #[test]
-    fn recent_speed_follows_the_last_two_seconds() {
+    fn recent_speed_follows_the_last_second() {
         let t0 = std::time::Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut reports = std::collections::VecDeque::new();
@@ -1164,12 +1165,12 @@ mod tests {
         }
         let slow = super::recent_speed(&mut reports).unwrap();
         assert!((slow - 0.4).abs() < 1e-9, "{slow}");
-        for i in 1..=12 {
+        for i in 1..=6 {
             reports.push_back((at(2000 + i * 250), 800 + i * 500));
         }
         let fast = super::recent_speed(&mut reports).unwrap();
         assert!((fast - 2.0).abs() < 1e-9, "{fast}");
-        assert!(reports.len() <= 10, "old reports are dropped: {}", reports.len());
+        assert!(reports.len() <= 6, "old reports are dropped: {}", reports.len());
     }
 
     /// Whatever the numbers, a viewer starting at publication and playing at 1x never
