@@ -43,6 +43,11 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate,
+    /// Counter maintenance.
+    Counters {
+        #[command(subcommand)]
+        action: CountersAction,
+    },
     /// Create demo accounts and publish a dozen generated clips through the upload API.
     SeedDemo {
         /// Seed the server running at this URL instead of starting one on the data directory.
@@ -59,6 +64,14 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         timeout_secs: u64,
     },
+}
+
+#[derive(Subcommand)]
+enum CountersAction {
+    /// Recompute every counter (likes, comments, shares, plays, followers, following) from
+    /// the tables they count and overwrite the stored counters. Run it with the servers
+    /// stopped: deltas a running node has not flushed yet would be added on top.
+    Repair,
 }
 
 #[derive(Subcommand)]
@@ -100,6 +113,16 @@ fn main() -> anyhow::Result<()> {
             let store =
                 quicktok_meta::MetaStore::connect(&config.meta, &config.server.data_dir).await?;
             println!("migrations applied ({})", store.backend());
+            Ok(())
+        }),
+        Command::Counters { action: CountersAction::Repair } => runtime()?.block_on(async {
+            init_tracing(&config);
+            std::fs::create_dir_all(&config.server.data_dir)?;
+            let store =
+                quicktok_meta::MetaStore::connect(&config.meta, &config.server.data_dir).await?;
+            let written = quicktok::counters::repair(&store).await?;
+            println!("counters repaired: {written} counters rebuilt ({})", store.backend());
+            store.close().await;
             Ok(())
         }),
         Command::Serve { .. } => runtime()?.block_on(serve(config)),
