@@ -139,6 +139,17 @@ impl From<quicktok_meta::MetaError> for ApiError {
     }
 }
 
+impl From<quicktok_social::SocialError> for ApiError {
+    fn from(e: quicktok_social::SocialError) -> Self {
+        match &e {
+            quicktok_social::SocialError::Store { unavailable: true, .. } => {
+                ApiError::unavailable(e)
+            }
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
 impl From<quicktok_log::LogError> for ApiError {
     fn from(e: quicktok_log::LogError) -> Self {
         ApiError::internal(e)

@@ -19,6 +19,7 @@ use crate::state::AppState;
         (name = "me", description = "The signed-in user"),
         (name = "trending", description = "Exact sliding-window leaderboards"),
         (name = "videos", description = "Videos"),
+        (name = "social", description = "Follows, blocks, likes, comments, shares, reports"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "meta", description = "The API itself"),
     )

@@ -9,8 +9,10 @@ use quicktok_core::IdGenerator;
 use quicktok_core::clock::SharedClock;
 use quicktok_log::EventLog;
 use quicktok_meta::MetaStore;
+use quicktok_pipeline::ComplianceFilter;
 use quicktok_pipeline::jobs::JobStore;
 use quicktok_rank::{RankerHandle, ViewQualifier};
+use quicktok_social::CounterService;
 
 use crate::auth::{AuthService, TokenKeys, load_secret};
 use crate::config::{ApiConfig, AuthConfig, FlagsConfig, RateLimitConfig};
@@ -41,6 +43,10 @@ pub struct ApiDeps {
     pub ids: Arc<IdGenerator>,
     /// The pipeline's jobs (the review queue and dead letters).
     pub jobs: Arc<dyn JobStore>,
+    /// Likes, comments, shares, plays, followers, following.
+    pub counters: Arc<CounterService>,
+    /// The sensitive-word filter comments must pass.
+    pub comment_filter: Arc<ComplianceFilter>,
 }
 
 struct Inner {
@@ -59,6 +65,8 @@ struct Inner {
     uploads: UploadService,
     ids: Arc<IdGenerator>,
     jobs: Arc<dyn JobStore>,
+    counters: Arc<CounterService>,
+    comment_filter: Arc<ComplianceFilter>,
     admins: Vec<String>,
     data_dir: PathBuf,
     started: Instant,
@@ -111,6 +119,8 @@ impl AppState {
             uploads,
             ids,
             jobs: deps.jobs,
+            counters: deps.counters,
+            comment_filter: deps.comment_filter,
             admins,
             data_dir: deps.data_dir,
             started: Instant::now(),
@@ -159,6 +169,14 @@ impl AppState {
     /// The pipeline's job store.
     pub fn jobs(&self) -> &Arc<dyn JobStore> {
         &self.0.jobs
+    }
+    /// The counter service.
+    pub fn counters(&self) -> &CounterService {
+        &self.0.counters
+    }
+    /// The sensitive-word filter for comments.
+    pub fn comment_filter(&self) -> &ComplianceFilter {
+        &self.0.comment_filter
     }
     /// Whether any admin is configured.
     pub fn has_admins(&self) -> bool {

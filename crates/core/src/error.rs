@@ -28,6 +28,10 @@ pub enum ErrorCode {
     Internal,
     Unavailable,
     Timeout,
+    /// One of the two users blocked the other: no follow, like or comment between them.
+    Blocked,
+    /// Text (a comment) contains words from the configured sensitive-word lists.
+    SensitiveContent,
 }
 
 impl ErrorCode {
@@ -55,6 +59,8 @@ impl ErrorCode {
             ErrorCode::Internal => "internal",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Timeout => "timeout",
+            ErrorCode::Blocked => "blocked",
+            ErrorCode::SensitiveContent => "sensitive_content",
         }
     }
 }

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 use crate::error::CoreError;
 use crate::id::Id;
 
+/// The topic of social interactions (likes, comments, follows, shares), read by
+/// notifications and feeds.
+pub const SOCIAL_TOPIC: &str = "social";
+
 /// A platform event. Encoded as JSON with a `type` tag so consumers written later (and other
 /// languages) can read old records; unknown fields are ignored on decode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +33,27 @@ pub enum Event {
     /// Processing ended without publishing: refused by a check or a moderator, or failed
     /// for good (`reason` says which).
     VideoRejected { video_id: Id, author: Id, reason: String, at_ms: i64 },
+    /// `user_id` liked (`liked = true`) or unliked video `video_id` of `author`. Only
+    /// emitted when the like really changed (an idempotent repeat emits nothing).
+    VideoLiked { video_id: Id, author: Id, user_id: Id, liked: bool, at_ms: i64 },
+    /// `author` commented on video `video_id` of `video_author`. A reply has `parent_id`
+    /// (the top-level comment it is listed under) and `reply_to` / `reply_to_author` (the
+    /// comment and author it answers, which may be another reply).
+    CommentPosted {
+        comment_id: Id,
+        video_id: Id,
+        video_author: Id,
+        author: Id,
+        parent_id: Option<Id>,
+        reply_to: Option<Id>,
+        reply_to_author: Option<Id>,
+        at_ms: i64,
+    },
+    /// `follower` followed (`following = true`) or unfollowed `followee`; only emitted when
+    /// the relation really changed. A block's removal of follows emits `following = false`.
+    UserFollowed { follower: Id, followee: Id, following: bool, at_ms: i64 },
+    /// `user_id` shared video `video_id` of `author`, through `channel` when the client said.
+    VideoShared { video_id: Id, author: Id, user_id: Id, channel: Option<String>, at_ms: i64 },
 }
 
 impl Event {
@@ -42,6 +67,10 @@ impl Event {
             | Event::VideoPublished { .. }
             | Event::VideoRejected { .. } => "videos",
             Event::UploadCompleted { .. } => "uploads",
+            Event::VideoLiked { .. }
+            | Event::CommentPosted { .. }
+            | Event::UserFollowed { .. }
+            | Event::VideoShared { .. } => SOCIAL_TOPIC,
         }
     }
 
@@ -54,7 +83,11 @@ impl Event {
             | Event::VideoArchived { at_ms, .. }
             | Event::VideoPublished { at_ms, .. }
             | Event::VideoRejected { at_ms, .. }
-            | Event::UploadCompleted { at_ms, .. } => *at_ms,
+            | Event::UploadCompleted { at_ms, .. }
+            | Event::VideoLiked { at_ms, .. }
+            | Event::CommentPosted { at_ms, .. }
+            | Event::UserFollowed { at_ms, .. }
+            | Event::VideoShared { at_ms, .. } => *at_ms,
         }
     }
 
@@ -84,5 +117,40 @@ mod tests {
         );
         assert_eq!(Event::decode(&bytes).unwrap(), e);
         assert!(Event::decode(b"{\"type\":\"nope\"}").is_err());
+    }
+
+    #[test]
+    fn social_events_round_trip_on_their_topic() {
+        let comment = Event::CommentPosted {
+            comment_id: Id(5),
+            video_id: Id(4),
+            video_author: Id(3),
+            author: Id(2),
+            parent_id: Some(Id(1)),
+            reply_to: Some(Id(6)),
+            reply_to_author: Some(Id(7)),
+            at_ms: 9,
+        };
+        let share = Event::VideoShared {
+            video_id: Id(4),
+            author: Id(3),
+            user_id: Id(2),
+            channel: None,
+            at_ms: 9,
+        };
+        let like = Event::VideoLiked {
+            video_id: Id(4),
+            author: Id(3),
+            user_id: Id(2),
+            liked: true,
+            at_ms: 9,
+        };
+        let follow =
+            Event::UserFollowed { follower: Id(2), followee: Id(3), following: true, at_ms: 9 };
+        for e in [comment, share, like, follow] {
+            assert_eq!(e.topic(), SOCIAL_TOPIC);
+            assert_eq!(e.at_ms(), 9);
+            assert_eq!(Event::decode(&e.encode()).unwrap(), e);
+        }
     }
 }

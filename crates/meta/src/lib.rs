@@ -5,13 +5,16 @@
 //! The backend is chosen by URL (see [`MetaConfig::url`]); migrations for each dialect are
 //! embedded in the binary and applied by [`MetaStore::connect`].
 
+mod comments;
 mod config;
+mod counters;
 mod error;
 mod fingerprints;
 mod pipeline_jobs;
 mod plays;
 mod refresh_tokens;
 mod renditions;
+mod social;
 mod store;
 mod uploads;
 mod users;
@@ -21,13 +24,16 @@ mod videos;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+pub use comments::{Comment, Comments, NewComment};
 pub use config::{MetaConfig, SqliteSynchronous};
+pub use counters::{CounterKey, Counters};
 pub use error::{DbError, MetaError, Result};
 pub use fingerprints::{Fingerprint, Fingerprints};
 pub use pipeline_jobs::{PipelineJobRow, PipelineJobs};
 pub use plays::{BlobActivityRow, PlayDelta, Plays};
 pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOwner};
 pub use renditions::{RenditionRow, Renditions};
+pub use social::{BlockOutcome, NewShare, Report, ReportTarget, Social, UserLink};
 pub use store::{Backend, MetaStore};
 pub use uploads::{NewUpload, Upload, UploadUsage, Uploads};
 pub use users::{NewUser, User, Users};

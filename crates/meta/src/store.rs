@@ -10,13 +10,16 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
+use crate::comments::Comments;
 use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
+use crate::counters::Counters;
 use crate::error::{MetaError, Result, db, migration};
 use crate::fingerprints::Fingerprints;
 use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
 use crate::renditions::Renditions;
+use crate::social::Social;
 use crate::uploads::Uploads;
 use crate::users::Users;
 use crate::video_blobs::VideoBlobs;
@@ -192,6 +195,21 @@ impl MetaStore {
     /// Durable pipeline jobs, claimed under leases.
     pub fn pipeline_jobs(&self) -> PipelineJobs<'_> {
         PipelineJobs::new(self)
+    }
+
+    /// Follows, blocks, likes, shares and reports.
+    pub fn social(&self) -> Social<'_> {
+        Social::new(self)
+    }
+
+    /// Comments and their replies.
+    pub fn comments(&self) -> Comments<'_> {
+        Comments::new(self)
+    }
+
+    /// Persisted counters (the counter service's store) and their repair.
+    pub fn counters(&self) -> Counters<'_> {
+        Counters::new(self)
     }
 
     pub(crate) fn pool(&self) -> &Pool {

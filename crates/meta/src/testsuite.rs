@@ -228,6 +228,13 @@ macro_rules! meta_testsuite {
             pipeline_jobs_concurrent_claims_never_share_a_job,
             pipeline_jobs_resolve_review_is_compare_and_set,
             pipeline_jobs_list_by_status_oldest_first,
+            social_follows_are_idempotent_and_listed_newest_first,
+            social_block_removes_follows_and_forbids_new_ones,
+            social_likes_are_idempotent_under_concurrency,
+            social_shares_and_reports,
+            comments_replies_counts_and_delete,
+            comments_of_blocked_authors_are_hidden_from_the_blocker,
+            counters_add_get_and_rebuild,
             ping,
             migrations_are_idempotent,
         );
@@ -1988,6 +1995,347 @@ pub async fn pipeline_jobs_list_by_status_oldest_first(db: &TestDb) {
     assert_eq!(ids(jobs.list("review", 2).await.unwrap()), [3, 5]);
     assert_eq!(ids(jobs.list("dead", 10).await.unwrap()), [2]);
     assert!(jobs.list("done", 10).await.unwrap().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------
+// Social: follows, blocks, likes, shares, reports, comments, counters.
+
+fn link_users(links: &[crate::UserLink]) -> Vec<u64> {
+    links.iter().map(|l| l.user_id.0).collect()
+}
+
+pub async fn social_follows_are_idempotent_and_listed_newest_first(db: &TestDb) {
+    for (id, name) in [(1, "alice"), (2, "bob"), (3, "carol"), (4, "dave")] {
+        user(db, id, name).await;
+    }
+    let social = db.social();
+    assert!(social.follow(Id(1), Id(2), Id(100), NOW).await.unwrap());
+    // Again: nothing changes, whatever the new link id.
+    assert!(!social.follow(Id(1), Id(2), Id(101), NOW).await.unwrap());
+    assert!(social.follow(Id(3), Id(2), Id(102), NOW + 1).await.unwrap());
+    assert!(social.follow(Id(4), Id(2), Id(103), NOW + 2).await.unwrap());
+    assert!(social.follow(Id(1), Id(3), Id(104), NOW + 3).await.unwrap());
+    assert!(social.is_following(Id(1), Id(2)).await.unwrap());
+    assert!(!social.is_following(Id(2), Id(1)).await.unwrap());
+
+    let followers = social.followers(Id(2), None, 10).await.unwrap();
+    assert_eq!(link_users(&followers), [4, 3, 1]);
+    assert_eq!(followers[0].username, "dave");
+    assert_eq!(followers[0].link_id, Id(103));
+    assert_eq!(followers[2].created_at_ms, NOW);
+    let page1 = social.followers(Id(2), None, 2).await.unwrap();
+    assert_eq!(link_users(&page1), [4, 3]);
+    let page2 = social.followers(Id(2), Some(page1[1].link_id), 2).await.unwrap();
+    assert_eq!(link_users(&page2), [1]);
+    assert_eq!(link_users(&social.following(Id(1), None, 10).await.unwrap()), [3, 2]);
+    assert!(social.following(Id(2), None, 10).await.unwrap().is_empty());
+    assert!(social.followers(Id(2), None, 0).await.unwrap().is_empty());
+
+    assert!(social.unfollow(Id(1), Id(2)).await.unwrap());
+    assert!(!social.unfollow(Id(1), Id(2)).await.unwrap());
+    assert_eq!(link_users(&social.followers(Id(2), None, 10).await.unwrap()), [4, 3]);
+    // Unknown users.
+    let err = social.follow(Id(1), Id(99), Id(105), NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn social_block_removes_follows_and_forbids_new_ones(db: &TestDb) {
+    for (id, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        user(db, id, name).await;
+    }
+    let social = db.social();
+    assert!(social.follow(Id(1), Id(2), Id(100), NOW).await.unwrap());
+    assert!(social.follow(Id(2), Id(1), Id(101), NOW).await.unwrap());
+    assert!(social.follow(Id(3), Id(2), Id(102), NOW).await.unwrap());
+
+    let outcome = social.block(Id(1), Id(2), NOW).await.unwrap();
+    assert!(outcome.newly_blocked);
+    assert_eq!(outcome.removed_follows, [(Id(1), Id(2)), (Id(2), Id(1))]);
+    assert!(social.is_blocked(Id(1), Id(2)).await.unwrap());
+    assert!(!social.is_blocked(Id(2), Id(1)).await.unwrap());
+    assert!(social.blocked_between(Id(1), Id(2)).await.unwrap());
+    assert!(social.blocked_between(Id(2), Id(1)).await.unwrap());
+    assert!(!social.blocked_between(Id(1), Id(3)).await.unwrap());
+    // Other follows stay.
+    assert_eq!(link_users(&social.followers(Id(2), None, 10).await.unwrap()), [3]);
+    // Neither may follow the other while the block stands.
+    assert!(!social.follow(Id(2), Id(1), Id(103), NOW).await.unwrap());
+    assert!(!social.follow(Id(1), Id(2), Id(104), NOW).await.unwrap());
+    assert!(!social.is_following(Id(2), Id(1)).await.unwrap());
+
+    let again = social.block(Id(1), Id(2), NOW).await.unwrap();
+    assert_eq!(again, crate::BlockOutcome::default());
+    assert!(social.unblock(Id(1), Id(2)).await.unwrap());
+    assert!(!social.unblock(Id(1), Id(2)).await.unwrap());
+    assert!(!social.blocked_between(Id(1), Id(2)).await.unwrap());
+    assert!(social.follow(Id(2), Id(1), Id(105), NOW).await.unwrap());
+    let err = social.block(Id(1), Id(99), NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn social_likes_are_idempotent_under_concurrency(db: &TestDb) {
+    const TASKS: usize = 16;
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    video(db, 10, 1, &[]).await;
+    let race = |like: bool| {
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS));
+        let tasks: Vec<_> = (0..TASKS)
+            .map(|_| {
+                let store = db.store().clone();
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    if like {
+                        store.social().like(Id(2), Id(10), NOW).await.unwrap()
+                    } else {
+                        store.social().unlike(Id(2), Id(10)).await.unwrap()
+                    }
+                })
+            })
+            .collect();
+        async move {
+            let mut changed = 0;
+            for task in tasks {
+                changed += usize::from(task.await.unwrap());
+            }
+            changed
+        }
+    };
+    assert_eq!(race(true).await, 1, "exactly one like inserts");
+    assert!(db.social().has_liked(Id(2), Id(10)).await.unwrap());
+    assert!(!db.social().has_liked(Id(1), Id(10)).await.unwrap());
+    assert_eq!(race(false).await, 1, "exactly one unlike deletes");
+    assert!(!db.social().has_liked(Id(2), Id(10)).await.unwrap());
+    let err = db.social().like(Id(2), Id(99), NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn social_shares_and_reports(db: &TestDb) {
+    use crate::{NewShare, Report, ReportTarget};
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    video(db, 10, 1, &[]).await;
+    let share = |id: u64, channel: Option<&str>| NewShare {
+        id: Id(id),
+        video_id: Id(10),
+        user_id: Id(2),
+        channel: channel.map(str::to_owned),
+        created_at_ms: NOW,
+    };
+    // Every share is recorded, repeats included.
+    db.social().share(share(100, None)).await.unwrap();
+    db.social().share(share(101, Some("wechat"))).await.unwrap();
+    let err = db.social().share(NewShare { video_id: Id(99), ..share(102, None) }).await;
+    assert!(matches!(err, Err(MetaError::NotFound)), "{err:?}");
+
+    let report = |id: u64, target: ReportTarget| Report {
+        id: Id(id),
+        reporter_id: Id(2),
+        target,
+        reason: format!("reason {id}"),
+        created_at_ms: NOW,
+    };
+    let targets =
+        [ReportTarget::Video(Id(10)), ReportTarget::Comment(Id(7)), ReportTarget::User(Id(1))];
+    for (i, target) in targets.into_iter().enumerate() {
+        db.social().report(report(200 + i as u64, target)).await.unwrap();
+    }
+    let listed = db.social().reports(None, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|r| r.id.0).collect::<Vec<_>>(), [202, 201, 200]);
+    assert_eq!(listed[0], report(202, ReportTarget::User(Id(1))));
+    assert_eq!(listed[1].target, ReportTarget::Comment(Id(7)));
+    let page2 = db.social().reports(Some(Id(201)), 10).await.unwrap();
+    assert_eq!(page2.iter().map(|r| r.id.0).collect::<Vec<_>>(), [200]);
+    let err = db.social().report(Report { reporter_id: Id(99), ..report(203, targets[0]) }).await;
+    assert!(matches!(err, Err(MetaError::NotFound)), "{err:?}");
+}
+
+fn new_comment(
+    id: u64,
+    video_id: u64,
+    author: u64,
+    parent: Option<u64>,
+    reply_to: Option<u64>,
+) -> crate::NewComment {
+    crate::NewComment {
+        id: Id(id),
+        video_id: Id(video_id),
+        author_id: Id(author),
+        parent_id: parent.map(Id),
+        reply_to_id: reply_to.map(Id),
+        text: format!("comment {id}"),
+        created_at_ms: NOW + id as i64,
+    }
+}
+
+fn comment_ids(comments: &[crate::Comment]) -> Vec<u64> {
+    comments.iter().map(|c| c.id.0).collect()
+}
+
+pub async fn comments_replies_counts_and_delete(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let comments = db.comments();
+    let top = comments.create(new_comment(100, 10, 2, None, None)).await.unwrap();
+    assert_eq!(top.author_username, "bob");
+    assert_eq!((top.parent_id, top.reply_to_id, top.reply_count), (None, None, 0));
+    assert_eq!(top.text, "comment 100");
+    comments.create(new_comment(101, 10, 1, None, None)).await.unwrap();
+    let reply = comments.create(new_comment(102, 10, 1, Some(100), Some(100))).await.unwrap();
+    assert_eq!(reply.parent_id, Some(Id(100)));
+    // A reply to a reply is listed under the top-level comment and remembers what it answers.
+    let nested = comments.create(new_comment(103, 10, 2, Some(100), Some(102))).await.unwrap();
+    assert_eq!((nested.parent_id, nested.reply_to_id), (Some(Id(100)), Some(Id(102))));
+
+    let listed = comments.top_level(Id(10), None, None, 10).await.unwrap();
+    assert_eq!(comment_ids(&listed), [101, 100]);
+    assert_eq!(listed[1].reply_count, 2);
+    let page = comments.top_level(Id(10), None, Some(Id(101)), 10).await.unwrap();
+    assert_eq!(comment_ids(&page), [100]);
+    assert_eq!(comment_ids(&comments.replies(Id(100), None, None, 10).await.unwrap()), [102, 103]);
+    assert_eq!(
+        comment_ids(&comments.replies(Id(100), None, Some(Id(102)), 10).await.unwrap()),
+        [103]
+    );
+    assert!(comments.top_level(Id(11), None, None, 10).await.unwrap().is_empty());
+
+    // Parents must be top-level comments of the same video; nothing is stored otherwise.
+    for bad in [
+        new_comment(104, 11, 2, Some(100), Some(100)),
+        new_comment(105, 10, 2, Some(102), Some(102)),
+        new_comment(106, 10, 2, Some(999), None),
+    ] {
+        let err = comments.create(bad).await.unwrap_err();
+        assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    }
+    assert!(comments.by_id(Id(104)).await.unwrap().is_none());
+    assert_eq!(comments.by_id(Id(100)).await.unwrap().unwrap().reply_count, 2);
+    let err = comments.create(new_comment(107, 99, 2, None, None)).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+
+    // Deleting a reply lowers the count; deleting a top-level comment takes its replies.
+    assert_eq!(comments.delete(Id(102)).await.unwrap(), 1);
+    assert_eq!(comments.by_id(Id(100)).await.unwrap().unwrap().reply_count, 1);
+    assert_eq!(comments.delete(Id(100)).await.unwrap(), 2);
+    assert!(comments.by_id(Id(103)).await.unwrap().is_none());
+    assert_eq!(comments.delete(Id(100)).await.unwrap(), 0);
+    assert_eq!(comment_ids(&comments.top_level(Id(10), None, None, 10).await.unwrap()), [101]);
+}
+
+pub async fn comments_of_blocked_authors_are_hidden_from_the_blocker(db: &TestDb) {
+    for (id, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        user(db, id, name).await;
+    }
+    video(db, 10, 1, &[]).await;
+    let comments = db.comments();
+    comments.create(new_comment(100, 10, 2, None, None)).await.unwrap();
+    comments.create(new_comment(101, 10, 3, None, None)).await.unwrap();
+    comments.create(new_comment(102, 10, 2, Some(101), Some(101))).await.unwrap();
+    comments.create(new_comment(103, 10, 1, Some(101), Some(101))).await.unwrap();
+    db.social().block(Id(3), Id(2), NOW).await.unwrap();
+
+    let seen_by = |viewer: Option<u64>| async move {
+        let top = db.comments().top_level(Id(10), viewer.map(Id), None, 10).await.unwrap();
+        let replies = db.comments().replies(Id(101), viewer.map(Id), None, 10).await.unwrap();
+        (comment_ids(&top), comment_ids(&replies))
+    };
+    assert_eq!(seen_by(Some(3)).await, (vec![101], vec![103]));
+    // The block hides bob's comments from carol only.
+    assert_eq!(seen_by(Some(2)).await, (vec![101, 100], vec![102, 103]));
+    assert_eq!(seen_by(None).await, (vec![101, 100], vec![102, 103]));
+}
+
+pub async fn counters_add_get_and_rebuild(db: &TestDb) {
+    use crate::CounterKey;
+    let key = |subject: &'static str, id: u64, metric: &'static str| CounterKey {
+        subject,
+        id: Id(id),
+        metric,
+    };
+    let counters = db.counters();
+    assert_eq!(counters.get(&[key("video", 10, "likes")]).await.unwrap(), [0]);
+    counters
+        .add(&[
+            (key("video", 10, "likes"), 2),
+            (key("user", 10, "followers"), 5),
+            (key("video", 10, "likes"), 1),
+        ])
+        .await
+        .unwrap();
+    counters
+        .add(&[(key("video", 10, "likes"), -1), (key("video", u64::MAX, "shares"), 7)])
+        .await
+        .unwrap();
+    counters.add(&[]).await.unwrap();
+    let keys = [
+        key("video", 10, "likes"),
+        key("user", 10, "followers"),
+        key("video", 10, "comments"),
+        key("video", u64::MAX, "shares"),
+        key("user", 10, "likes"),
+    ];
+    assert_eq!(counters.get(&keys).await.unwrap(), [2, 5, 0, 7, 0]);
+    assert!(counters.get(&[]).await.unwrap().is_empty());
+
+    // Rebuild: from the source tables, overwriting whatever the table held.
+    for (id, name) in [(1, "alice"), (2, "bob"), (3, "carol")] {
+        user(db, id, name).await;
+    }
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let social = db.social();
+    social.like(Id(2), Id(10), NOW).await.unwrap();
+    social.like(Id(3), Id(10), NOW).await.unwrap();
+    social.like(Id(3), Id(11), NOW).await.unwrap();
+    social.follow(Id(2), Id(1), Id(100), NOW).await.unwrap();
+    social.follow(Id(3), Id(1), Id(101), NOW).await.unwrap();
+    social.follow(Id(1), Id(3), Id(102), NOW).await.unwrap();
+    db.comments().create(new_comment(200, 10, 2, None, None)).await.unwrap();
+    db.comments().create(new_comment(201, 10, 3, Some(200), Some(200))).await.unwrap();
+    social
+        .share(crate::NewShare {
+            id: Id(300),
+            video_id: Id(11),
+            user_id: Id(2),
+            channel: None,
+            created_at_ms: NOW,
+        })
+        .await
+        .unwrap();
+    db.plays().record(&[play(11, NOW, 4)]).await.unwrap();
+    // A reply count gone wrong is repaired too.
+    crate::store::with_pool!(db.store(), |pool| {
+        sqlx::query("UPDATE comments SET reply_count = 9 WHERE id = 200")
+            .execute(pool)
+            .await
+            .map(drop)
+            .unwrap()
+    });
+
+    let written = counters.rebuild().await.unwrap();
+    assert_eq!(written, 10);
+    let keys = [
+        key("video", 10, "likes"),
+        key("video", 11, "likes"),
+        key("video", 10, "comments"),
+        key("video", 11, "shares"),
+        key("video", 11, "plays"),
+        key("video", 10, "plays"),
+        key("user", 1, "followers"),
+        key("user", 1, "following"),
+        key("user", 3, "followers"),
+        key("user", 2, "following"),
+        key("user", 10, "followers"),
+        key("video", u64::MAX, "shares"),
+    ];
+    assert_eq!(counters.get(&keys).await.unwrap(), [2, 1, 2, 1, 4, 0, 2, 1, 1, 1, 0, 0]);
+    assert_eq!(db.comments().by_id(Id(200)).await.unwrap().unwrap().reply_count, 1);
+    // Idempotent.
+    assert_eq!(counters.rebuild().await.unwrap(), 10);
+    assert_eq!(counters.get(&keys).await.unwrap(), [2, 1, 2, 1, 4, 0, 2, 1, 1, 1, 0, 0]);
 }
 
 pub async fn ping(db: &TestDb) {

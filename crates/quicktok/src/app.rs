@@ -12,11 +12,14 @@ use quicktok_core::clock::SharedClock;
 use quicktok_core::{IdGenerator, Shutdown, SystemClock};
 use quicktok_log::{EventLog, FileLog};
 use quicktok_meta::MetaStore;
+use quicktok_pipeline::ComplianceFilter;
 use quicktok_rank::{RankerService, ViewQualifier};
+use quicktok_social::CounterService;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::config::{Config, Role};
+use crate::counters::MetaCounterStore;
 use crate::jobs::MetaJobStore;
 use crate::stages::{MediaStages, StageDeps};
 use quicktok_pipeline::jobs::{JobStore, Runner};
@@ -34,6 +37,7 @@ pub struct App {
     meta: MetaStore,
     log: Arc<dyn EventLog>,
     blobs: BlobBackend,
+    counters: Arc<CounterService>,
     state: Option<AppState>,
 }
 
@@ -73,6 +77,20 @@ impl App {
         let ids = Arc::new(IdGenerator::new(config.server.node_id)?);
         let mut tasks = JoinSet::new();
         let jobs: Arc<dyn JobStore> = Arc::new(MetaJobStore::new(meta.clone()));
+        // Every role that counts (the API, the play statistics) shares one counter service,
+        // flushed on an interval and once more when the node stops.
+        let counters = Arc::new(CounterService::new(
+            Arc::new(MetaCounterStore::new(meta.clone())),
+            config.social.counters.clone(),
+            clock.clone(),
+        ));
+        {
+            let (counters, token) = (counters.clone(), shutdown.clone());
+            tasks.spawn(async move {
+                counters.run_flusher(token).await;
+                Ok(())
+            });
+        }
 
         if config.server.roles.contains(&Role::Worker) {
             let mut media = config.processing.clone();
@@ -151,6 +169,11 @@ impl App {
         let mut addr = None;
         let mut api_state = None;
         if config.server.roles.contains(&Role::Api) {
+            // Comments go through the same sensitive-word lists as video texts.
+            let comment_filter = Arc::new(
+                ComplianceFilter::new(&config.pipeline.compliance)
+                    .context("loading the sensitive-word lists")?,
+            );
             let state = AppState::new(ApiDeps {
                 api: config.api.clone(),
                 auth: config.auth.clone(),
@@ -165,6 +188,8 @@ impl App {
                 trending,
                 views,
                 jobs: jobs.clone(),
+                counters: counters.clone(),
+                comment_filter,
                 clock: clock.clone(),
                 ids: ids.clone(),
             })
@@ -223,9 +248,9 @@ impl App {
         }
         if config.server.roles.contains(&Role::Scheduler) {
             // Play statistics and creator archive requests feed blob tiering.
-            let (l, m, t) = (log.clone(), meta.clone(), shutdown.clone());
+            let (l, m, c, t) = (log.clone(), meta.clone(), counters.clone(), shutdown.clone());
             tasks.spawn(supervise("play statistics", shutdown.clone(), move || {
-                crate::plays::run(l.clone(), m.clone(), t.clone())
+                crate::plays::run(l.clone(), m.clone(), c.clone(), t.clone())
             }));
             let (l, m, b, t) = (log.clone(), meta.clone(), blobs.store(), shutdown.clone());
             tasks.spawn(supervise("archive moves", shutdown.clone(), move || {
@@ -274,6 +299,7 @@ impl App {
             meta,
             log,
             blobs,
+            counters,
             state: api_state,
         })
     }
@@ -286,6 +312,11 @@ impl App {
     /// The API's state, when this node runs the api role.
     pub fn api_state(&self) -> Option<&AppState> {
         self.state.as_ref()
+    }
+
+    /// The counter service.
+    pub fn counters(&self) -> &Arc<CounterService> {
+        &self.counters
     }
 
     /// The URL the API is served on.
@@ -314,6 +345,11 @@ impl App {
         if tokio::time::timeout(self.grace, drain).await.is_err() {
             tracing::warn!("grace period over; aborting remaining tasks");
             self.tasks.abort_all();
+        }
+        // Requests that finished during the drain may have counted after the flusher's last
+        // flush.
+        if let Err(e) = self.counters.flush().await {
+            tracing::error!(error = %e, pending = self.counters.pending_len(), "flushing counters at shutdown");
         }
         // Flush and release the backends explicitly (the log's directory lock, the database
         // pool) rather than whenever the last handle happens to drop.

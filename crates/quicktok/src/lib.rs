@@ -4,6 +4,7 @@
 pub mod app;
 pub mod config;
 pub mod consumer;
+pub mod counters;
 pub mod jobs;
 pub mod pipeline;
 pub mod plays;

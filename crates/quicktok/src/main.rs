@@ -48,6 +48,11 @@ enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Counter maintenance.
+    Counters {
+        #[command(subcommand)]
+        action: CountersAction,
+    },
     /// Create demo accounts and publish a dozen generated clips through the upload API.
     SeedDemo {
         /// Seed the server running at this URL instead of starting one on the data directory.
@@ -73,6 +78,14 @@ enum UserAction {
     /// from the first line of standard input. Run it while the server is stopped (the
     /// embedded stores take a lock), or against the shared stores of a scale-out setup.
     AddAdmin { username: String },
+}
+
+#[derive(Subcommand)]
+enum CountersAction {
+    /// Recompute every counter (likes, comments, shares, plays, followers, following) from
+    /// the tables they count and overwrite the stored counters. Run it with the servers
+    /// stopped: deltas a running node has not flushed yet would be added on top.
+    Repair,
 }
 
 #[derive(Subcommand)]
@@ -114,6 +127,16 @@ fn main() -> anyhow::Result<()> {
             let store =
                 quicktok_meta::MetaStore::connect(&config.meta, &config.server.data_dir).await?;
             println!("migrations applied ({})", store.backend());
+            Ok(())
+        }),
+        Command::Counters { action: CountersAction::Repair } => runtime()?.block_on(async {
+            init_tracing(&config);
+            std::fs::create_dir_all(&config.server.data_dir)?;
+            let store =
+                quicktok_meta::MetaStore::connect(&config.meta, &config.server.data_dir).await?;
+            let written = quicktok::counters::repair(&store).await?;
+            println!("counters repaired: {written} counters rebuilt ({})", store.backend());
+            store.close().await;
             Ok(())
         }),
         Command::Serve { .. } => runtime()?.block_on(serve(config)),

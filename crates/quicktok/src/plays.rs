@@ -1,6 +1,9 @@
 //! Play statistics for tiering: a durable consumer of the `views` topic that adds each
 //! qualified view to its video's hourly play count in the metadata store.
 //!
+//! Each batch's plays also go to the counter service (`plays` of each video), which shows
+//! them as the videos' view counts.
+//!
 //! It commits its log offset only after the counts are stored, so a crash replays at most one
 //! batch; such a replay counts those plays twice, which tiering (a top-10% cut and
 //! day-scale thresholds) tolerates, and nothing user-visible reads these counts.
@@ -12,6 +15,7 @@ use quicktok_core::Shutdown;
 use quicktok_log::EventLog;
 use quicktok_meta::{MetaStore, PlayDelta};
 use quicktok_rank::{VIEWS_TOPIC, ViewRecord};
+use quicktok_social::{CounterKey, CounterService, Metric};
 
 /// The consumer's name in the log.
 const CONSUMER: &str = "plays";
@@ -24,6 +28,7 @@ const KEEP_MS: i64 = 8 * 86_400_000;
 pub async fn run(
     log: Arc<dyn EventLog>,
     meta: MetaStore,
+    counters: Arc<CounterService>,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let mut next = log.committed(VIEWS_TOPIC, CONSUMER).await?.unwrap_or(0);
@@ -61,6 +66,10 @@ pub async fn run(
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
             continue;
+        }
+        for delta in &deltas {
+            let plays = i64::try_from(delta.plays).unwrap_or(i64::MAX);
+            counters.add(CounterKey::video(delta.video_id, Metric::Plays), plays);
         }
         log.commit(VIEWS_TOPIC, CONSUMER, after).await?;
         next = after;

@@ -203,6 +203,31 @@ impl AppSandbox {
         Ok(done.video)
     }
 
+    /// Creates a published video by `author_id` straight in the metadata store (no media,
+    /// 20 s long), for tests of what happens around videos; returns its id.
+    pub async fn published_video(&self, author_id: &str, private: bool) -> anyhow::Result<String> {
+        let author: quicktok_core::Id = author_id.parse()?;
+        let id = self.state.next_id();
+        let now = self.state.clock().now_ms();
+        let videos = self.state.meta().videos();
+        videos
+            .create(quicktok_meta::NewVideo {
+                id,
+                author_id: author,
+                title: format!("clip {id}"),
+                description: String::new(),
+                tags: vec![],
+                created_at_ms: now,
+            })
+            .await?;
+        videos.set_media_info(id, 20_000, 720, 1280, now).await?;
+        videos.set_status(id, quicktok_meta::VideoStatus::Published, None, now).await?;
+        if private {
+            videos.set_private(id, true, now).await?;
+        }
+        Ok(id.to_string())
+    }
+
     /// Polls `GET /api/v1/videos/{id}` until its status is one of `until` (or `timeout`),
     /// returning the video JSON.
     pub async fn wait_for_video(

@@ -24,7 +24,7 @@ pub(crate) async fn is_admin(state: &AppState, user: AuthUser) -> ApiResult<bool
     Ok(found.is_some_and(|u| state.is_admin_name(&u.username)))
 }
 
-async fn require_admin(state: &AppState, user: AuthUser) -> ApiResult<()> {
+pub(crate) async fn require_admin(state: &AppState, user: AuthUser) -> ApiResult<()> {
     if is_admin(state, user).await? {
         Ok(())
     } else {

@@ -2,12 +2,16 @@
 
 mod admin;
 mod auth;
+mod comments;
 mod health;
+mod interactions;
 mod me;
 mod media;
 mod playback;
+mod reports;
 mod trending;
 mod uploads;
+mod users;
 mod videos;
 mod views;
 
@@ -44,6 +48,18 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(admin::decide))
         .routes(routes!(admin::jobs))
         .routes(routes!(admin::retry))
+        .routes(routes!(users::profile))
+        .routes(routes!(users::follow, users::unfollow))
+        .routes(routes!(users::followers))
+        .routes(routes!(users::following))
+        .routes(routes!(users::block, users::unblock))
+        .routes(routes!(interactions::like, interactions::unlike))
+        .routes(routes!(interactions::share))
+        .routes(routes!(comments::create, comments::list))
+        .routes(routes!(comments::replies))
+        .routes(routes!(comments::delete))
+        .routes(routes!(reports::create))
+        .routes(routes!(reports::list))
         .merge(uploads::router())
         .route("/openapi.json", get(health::openapi_json))
 }

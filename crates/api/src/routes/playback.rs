@@ -12,6 +12,7 @@ use http::{HeaderValue, StatusCode, header};
 use quicktok_core::{ErrorCode, Id};
 use quicktok_media::Rendition;
 use quicktok_meta::{Video, VideoStatus};
+use quicktok_social::{CounterKey, Metric};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -40,7 +41,7 @@ pub struct RenditionView {
 }
 
 /// Counters shown with a video.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct CountsView {
     pub views: i64,
     pub likes: i64,
@@ -140,7 +141,11 @@ async fn is_owner_or_admin(
 
 /// The video if `user` may see it: published and removed videos are public (a removed one
 /// shows why) unless private; the rest, and private ones, only to their author and admins.
-async fn visible_video(state: &AppState, id: &str, user: Option<AuthUser>) -> ApiResult<Video> {
+pub(crate) async fn visible_video(
+    state: &AppState,
+    id: &str,
+    user: Option<AuthUser>,
+) -> ApiResult<Video> {
     let id = parse_id(id)?;
     let video = state.meta().videos().by_id(id).await?.ok_or_else(no_such_video)?;
     let public = matches!(video.status, VideoStatus::Published | VideoStatus::Removed);
@@ -167,7 +172,31 @@ pub(crate) async fn renditions(state: &AppState, video: Id) -> ApiResult<Vec<Ren
         .collect())
 }
 
+/// The counts shown with each video, from the counter service (one store read for the
+/// values it has not cached).
+pub(crate) async fn counts_of(state: &AppState, videos: &[Id]) -> ApiResult<Vec<CountsView>> {
+    const METRICS: [Metric; 4] = [Metric::Plays, Metric::Likes, Metric::Comments, Metric::Shares];
+    let keys: Vec<CounterKey> = videos
+        .iter()
+        .flat_map(|&id| METRICS.iter().map(move |&m| CounterKey::video(id, m)))
+        .collect();
+    let values = state.counters().get_many(&keys).await?;
+    Ok(values
+        .chunks_exact(METRICS.len())
+        .map(|v| CountsView { views: v[0], likes: v[1], comments: v[2], shares: v[3] })
+        .collect())
+}
+
 pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<VideoView> {
+    let counts = counts_of(state, &[video.id]).await?.pop().unwrap_or_default();
+    video_view_counted(state, video, counts).await
+}
+
+async fn video_view_counted(
+    state: &AppState,
+    video: Video,
+    counts: CountsView,
+) -> ApiResult<VideoView> {
     let author = state.meta().users().by_id(video.author_id).await?;
     let renditions = renditions(state, video.id).await?;
     let show_reason =
@@ -195,7 +224,7 @@ pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<Vide
                 complete: !r.growing,
             })
             .collect(),
-        counts: CountsView { views: video.view_count, likes: 0, comments: 0, shares: 0 },
+        counts,
         cover: video.cover_blob_id.map(|b| state.media_path(b)),
         private: video.private,
         tags: video.tags,
@@ -241,7 +270,7 @@ pub async fn mine(
 }
 
 /// The keyset position and page size a list query asks for.
-fn page_of(q: &ListQuery) -> ApiResult<(Option<Id>, u32)> {
+pub(crate) fn page_of(q: &ListQuery) -> ApiResult<(Option<Id>, u32)> {
     let limit = q.limit.unwrap_or(20);
     if !(1..=50).contains(&limit) {
         return Err(ApiError::bad_request("limit must be between 1 and 50"));
@@ -257,9 +286,11 @@ fn page_of(q: &ListQuery) -> ApiResult<(Option<Id>, u32)> {
 async fn video_page(state: &AppState, videos: Vec<Video>, limit: u32) -> ApiResult<VideoPage> {
     let next_cursor =
         (videos.len() == limit as usize).then(|| videos.last().map(|v| v.id.to_string())).flatten();
+    let ids: Vec<Id> = videos.iter().map(|v| v.id).collect();
+    let counts = counts_of(state, &ids).await?;
     let mut items = Vec::with_capacity(videos.len());
-    for v in videos {
-        items.push(video_view(state, v).await?);
+    for (v, counts) in videos.into_iter().zip(counts) {
+        items.push(video_view_counted(state, v, counts).await?);
     }
     Ok(VideoPage { items, next_cursor })
 }
