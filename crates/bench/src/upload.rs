@@ -34,6 +34,8 @@ const RUNGS: [Rung; 3] =
 /// lists stages in the pipeline's order (`quicktok_pipeline::jobs::Stage::ALL`) as far as
 /// this list knows it, and any other stage `/metrics` names after them.
 const AFTER_PUBLISH: &str = "ladder";
+/// Platform runs per bench (medians are reported).
+const PLATFORM_RUNS: usize = 3;
 const KNOWN_ORDER: [&str; 8] =
     ["probe", "compliance", "tags", "transcode", "dedup", "covers", "publish", "ladder"];
 
@@ -631,8 +633,25 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     eprintln!("ladder: plain ffmpeg ladder (1 of 2)");
     let plain1 = plain_ladder(dir.path(), &settings, &RUNGS, "plain-1").await?;
     eprintln!("  {:.2} s wall, {:.1} CPU s", plain1.wall, plain1.cpu);
-    eprintln!("ladder: the platform");
-    let p = platform_run(&clip).await?;
+    // The platform three times: one run on a shared 2-core machine is noise as much as
+    // signal. Goals are judged on the medians; every run is listed.
+    let mut runs = Vec::new();
+    for i in 1..=PLATFORM_RUNS {
+        eprintln!("ladder: the platform ({i} of {PLATFORM_RUNS})");
+        runs.push(platform_run(&clip).await?);
+    }
+    let median = |f: fn(&PlatformRun) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let first_play = median(|p| p.first_play);
+    let full_ladder = median(|p| p.full_ladder);
+    // Where the time goes: the run whose first play is the median.
+    let p = runs.iter().find(|p| p.first_play == first_play).context("no platform run")?;
+    let each = |f: fn(&PlatformRun) -> f64| {
+        runs.iter().map(|p| format!("{:.2}", f(p))).collect::<Vec<_>>().join(" / ")
+    };
     eprintln!("ladder: plain ffmpeg ladder (2 of 2)");
     let plain2 = plain_ladder(dir.path(), &settings, &RUNGS, "plain-2").await?;
     eprintln!("  {:.2} s wall, {:.1} CPU s", plain2.wall, plain2.cpu);
@@ -645,8 +664,8 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
 
     let plain = (plain1.wall + plain2.wall) / 2.0;
     let plain_cpu = (plain1.cpu + plain2.cpu) / 2.0;
-    let ttfp_pct = pct(p.first_play, plain);
-    let full_ratio = if plain > 0.0 { p.full_ladder / plain } else { 0.0 };
+    let ttfp_pct = pct(first_play, plain);
+    let full_ratio = if plain > 0.0 { full_ladder / plain } else { 0.0 };
     let met = |ok: bool| if ok { "**met**" } else { "**not met**" };
     let clip_mb = clip.bytes as f64 / 1e6;
     let clip_mbit = clip.bytes as f64 * 8.0 / 1e6 / f64::from(CLIP_SECS);
@@ -701,22 +720,24 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     )?;
     writeln!(
         r,
-        "| time to first play: upload complete -> first rung playable, s | **{:.2}** | <= 25% of the plain ladder (<= {:.2} s) | {}: {ttfp_pct:.0}% of the plain ladder |",
-        p.first_play,
+        "| time to first play: upload complete -> first rung playable, s, median of {PLATFORM_RUNS} runs ({}) | **{:.2}** | <= 25% of the plain ladder (<= {:.2} s) | {}: {ttfp_pct:.0}% of the plain ladder |",
+        each(|p| p.first_play),
+        first_play,
         plain * 0.25,
         met(ttfp_pct <= 25.0)
     )?;
     writeln!(
         r,
-        "| time to full ladder: upload complete -> {} rungs complete, s | **{:.2}** | <= 1.05x the plain ladder (<= {:.2} s) | {}: {full_ratio:.2}x the plain ladder |",
+        "| time to full ladder: upload complete -> {} rungs complete, s, median of {PLATFORM_RUNS} runs ({}) | **{:.2}** | <= 1.05x the plain ladder (<= {:.2} s) | {}: {full_ratio:.2}x the plain ladder |",
         RUNGS.len(),
-        p.full_ladder,
+        each(|p| p.full_ladder),
+        full_ladder,
         plain * 1.05,
         met(full_ratio <= 1.05)
     )?;
     writeln!(
         r,
-        "| CPU s: plain ladder (mean) / platform from upload complete to full ladder (ffmpeg children + the app's own threads) | {plain_cpu:.1} / {:.1} ({:.1} + {:.1}) | | {:.2}x the CPU |",
+        "| CPU s: plain ladder (mean) / platform from upload complete to full ladder in the median run (ffmpeg children + the app's own threads) | {plain_cpu:.1} / {:.1} ({:.1} + {:.1}) | | {:.2}x the CPU |",
         p.cpu.total(),
         p.cpu.children,
         p.cpu.own,
@@ -744,7 +765,7 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
     writeln!(r, "\n### Where the platform's time goes\n")?;
     writeln!(
         r,
-        "Stage durations are this run's `quicktok_pipeline_stage_seconds` (sum and count) from `/metrics`; rung times are when the poll first saw each rendition complete.\n"
+        "Stage durations are the median run's (by time to first play) `quicktok_pipeline_stage_seconds` (sum and count) from `/metrics`; rung times are when the poll first saw each rendition complete.\n"
     )?;
     writeln!(r, "| stage | s | share of time to first play |")?;
     writeln!(r, "|---|---:|---:|")?;
@@ -816,7 +837,7 @@ pub async fn ladder_section(run: &RunInfo) -> anyhow::Result<String> {
         r,
         "\nGoals: time to first play {} ({:.2} s, {ttfp_pct:.0}% of the plain ladder; goal <= 25%); full ladder {} ({full_ratio:.2}x; goal <= 1.05x).",
         if ttfp_pct <= 25.0 { "met" } else { "not met" },
-        p.first_play,
+        first_play,
         if full_ratio <= 1.05 { "met" } else { "not met" }
     )?;
     writeln!(
