@@ -152,7 +152,7 @@ pub enum PassProgress {
     /// A rendition (a rung or the audio track) finished segments: a `growing` snapshot of
     /// it with every segment finished so far.
     Segments(Rendition),
-    /// How much of the clip ffmpeg has encoded, ms (its own progress report, a few times a
+    /// How much of the clip ffmpeg has encoded, ms (its own progress report, ten times a
     /// second): the pass's speed, before any segment closes.
     Encoded { media_ms: u64 },
 }
@@ -203,20 +203,27 @@ async fn run_pass(
     let gop = ((fps * seg_s).round() as u32).max(1).to_string();
     let threads = cfg.threads.max(1).to_string();
 
-    // Scaling a 1080p source is real work: let the filters use the configured threads.
-    let mut a: Vec<OsString> = runner::args(["-filter_threads".to_owned(), threads.clone()]);
+    let sampling_only = rungs.is_empty() && !audio;
+    // Scaling a 1080p source is real work: let the filters use the configured threads (one
+    // when only sampling, beside an encoding pass).
+    let filter_threads = if sampling_only { 1 } else { cfg.threads.max(1) };
+    let mut a: Vec<OsString> =
+        runner::args(["-filter_threads".to_owned(), filter_threads.to_string()]);
     let progress_file = job.path().join("progress.log");
     if progress.is_some() {
-        a.extend(runner::args(["-stats_period", "0.25", "-progress"]));
+        a.extend(runner::args(["-stats_period", "0.1", "-progress"]));
         a.push(runner::file_url(&progress_file));
     }
-    if rungs.is_empty() && !audio {
+    if sampling_only {
         // Sampling only (fingerprints, covers): B-frames are skipped, halving the decode of
         // a typical upload; a sample then lands on the nearest I or P frame, a frame or two
         // away, which neither a 64-bit dHash nor a cover notices.
         a.extend(runner::args(["-skip_frame", "bidir"]));
     }
-    a.extend(runner::input_args(&info.format, &input, cfg.threads.max(1)));
+    // Sampling runs beside an encoding pass: one decoder thread spends less CPU on
+    // threading and leaves the pass a core.
+    let decoder_threads = if sampling_only { 1 } else { cfg.threads.max(1) };
+    a.extend(runner::input_args(&info.format, &input, decoder_threads));
 
     // The filter graph: decode once, split into the rungs' branch and the sampler's. The
     // rungs' distinct sizes, largest first, form a cascade: each is scaled from the one above

@@ -217,8 +217,10 @@ impl Drop for LivePass {
 struct PassState {
     /// Media stored for the lowest rung and the audio track (the shorter of the two), ms.
     playable_ms: u64,
-    /// Media encoded per wall-clock ms over the last seconds (ffmpeg's progress), once known.
+    /// Media encoded per wall-clock ms over the last second (ffmpeg's progress), once known.
     speed: Option<f64>,
+    /// ffmpeg's progress reports of the last second: `(when, media ms encoded)`.
+    reports: std::collections::VecDeque<(std::time::Instant, u64)>,
     /// How it ended, once it did.
     finished: Option<Result<(), Failure>>,
 }
@@ -261,6 +263,19 @@ fn playable_now(ready_ms: u64, speed: f64, total_ms: u64) -> bool {
     }
     let v = speed / PLAYBACK_MARGIN;
     v >= 1.0 || ready_ms as f64 >= total_ms as f64 * (1.0 - v)
+}
+
+/// The pass's speed over the progress reports made since `since`, once they span 300 ms
+/// (ffmpeg reports ten times a second).
+fn speed_since(
+    reports: &std::collections::VecDeque<(std::time::Instant, u64)>,
+    since: std::time::Instant,
+) -> Option<f64> {
+    let mut after = reports.iter().filter(|(t, _)| *t >= since);
+    let (first, first_ms) = *after.next()?;
+    let (last, last_ms) = *after.next_back()?;
+    let span_ms = last.duration_since(first).as_secs_f64() * 1000.0;
+    (span_ms >= 300.0).then(|| last_ms.saturating_sub(first_ms) as f64 / span_ms)
 }
 
 /// The pass's recent speed from ffmpeg's progress reports `(when, media ms)`: over the last
@@ -380,11 +395,29 @@ impl MediaStages {
         if tokio::fs::try_exists(&path).await.unwrap_or(false) {
             return Ok(path);
         }
-        let blob: Id = from_state(job, keys::SOURCE_BLOB)?;
+        let blob = self
+            .stored_source(job.id)
+            .await?
+            .ok_or_else(|| Failure::Input("the uploaded file is no longer on this node".into()))?;
         let dir = self.work_dir(job.id);
         tokio::fs::create_dir_all(&dir).await.map_err(|e| io_failure("creating work dir", e))?;
         self.fetch_blob(blob, &path).await?;
         Ok(path)
+    }
+
+    /// The source blob stored for `video`, if any.
+    async fn stored_source(&self, video: Id) -> Result<Option<Id>, Failure> {
+        let blobs = self.d.meta.video_blobs().for_video(video).await?;
+        Ok(blobs.iter().find(|b| b.kind == KIND_SOURCE).map(|b| b.blob_id))
+    }
+
+    /// Keeps the source in the blob store (once), so a job resumed on another node, or after
+    /// this node lost its work dir, can fetch it back.
+    async fn keep_source(&self, video: Id, source: &Path) -> Result<Id, Failure> {
+        match self.stored_source(video).await? {
+            Some(blob) => Ok(blob),
+            None => self.d.store_file(video, KIND_SOURCE, source, "application/octet-stream").await,
+        }
     }
 
     /// Copies blob `blob` to the file `path`, atomically (a crash leaves no half file).
@@ -439,20 +472,26 @@ impl MediaStages {
                 Err(e) => return Err(io_failure("taking the upload over", e)),
             }
         }
-        // Both read the whole file: side by side, the page cache serves the second reader.
-        let (hash, info) = tokio::join!(
+        // All three read the whole file, side by side (the page cache serves the others):
+        // its hash, ffprobe's verdict, and a copy in the blob store so that a job resumed on
+        // another node (or after this one lost its work dir) can fetch it back.
+        let (hash, info, kept) = tokio::join!(
             quicktok_media::sha256_file(&source),
-            quicktok_media::probe(&self.d.media, &source)
+            quicktok_media::probe(&self.d.media, &source),
+            self.keep_source(job.id, &source)
         );
-        let info = info.map_err(input_fault)?;
-        let hash = hash?;
-        let existing = self.d.meta.video_blobs().for_video(job.id).await?;
-        let blob = match existing.iter().find(|b| b.kind == KIND_SOURCE) {
-            Some(b) => b.blob_id,
-            None => {
-                self.d.store_file(job.id, KIND_SOURCE, &source, "application/octet-stream").await?
+        let info = match info {
+            Ok(info) => info,
+            Err(e) => {
+                // A refused upload is not kept.
+                if let Ok(blob) = kept {
+                    self.d.blobs.delete(blob).await?;
+                    self.d.meta.video_blobs().detach(blob).await?;
+                }
+                return Err(input_fault(e));
             }
         };
+        let (hash, blob) = (hash?, kept?);
         let duration = i64::try_from(info.duration_ms).unwrap_or(i64::MAX);
         let (w, h) =
             (i32::try_from(info.width).unwrap_or(0), i32::try_from(info.height).unwrap_or(0));
@@ -688,6 +727,9 @@ impl MediaStages {
             _ => {
                 let info: ProbeInfo = from_state(job, keys::PROBE)?;
                 let (mut state, started) = self.ensure_pass(job, &info).await?;
+                // The frame sampling beside the pass has ended when this stage starts: the
+                // pass's speed from now on is what it will keep, other work aside.
+                let since = std::time::Instant::now();
                 loop {
                     let now = state.borrow_and_update().clone();
                     if let Some(end) = now.finished {
@@ -697,7 +739,7 @@ impl MediaStages {
                     // Until ffmpeg's progress tells, the average since the pass started.
                     let average =
                         now.playable_ms as f64 / (started.elapsed().as_millis().max(1) as f64);
-                    let speed = now.speed.unwrap_or(average);
+                    let speed = speed_since(&now.reports, since).or(now.speed).unwrap_or(average);
                     if playable_now(now.playable_ms, speed, info.duration_ms) {
                         break;
                     }
@@ -1013,7 +1055,10 @@ async fn encode(
             quicktok_media::PassProgress::Encoded { media_ms } => {
                 reports.push_back((std::time::Instant::now(), media_ms));
                 let speed = recent_speed(&mut reports);
-                state.send_modify(|s| s.speed = speed.or(s.speed));
+                state.send_modify(|s| {
+                    s.speed = speed.or(s.speed);
+                    s.reports = reports.clone();
+                });
             }
         }
     }
@@ -1148,6 +1193,23 @@ mod tests {
         assert!(!playable_now(2_000, 0.5, 15_000));
         assert!(!playable_now(8_000, 0.5, 15_000));
         assert!(playable_now(9_000, 0.5, 15_000));
+    }
+
+    #[test]
+    fn speed_since_counts_only_later_reports() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut reports = std::collections::VecDeque::new();
+        for i in 0..10 {
+            reports.push_back((at(i * 100), i * 40)); // 0.4x while sampling ran beside
+        }
+        assert_eq!(super::speed_since(&reports, at(1000)), None, "nothing after");
+        for i in 0..4 {
+            reports.push_back((at(1000 + i * 100), 360 + i * 200)); // 2x since
+        }
+        let fast = super::speed_since(&reports, at(1000)).unwrap();
+        assert!((fast - 2.0).abs() < 1e-9, "{fast}");
+        assert_eq!(super::speed_since(&reports, at(1150)), None, "under 300 ms of reports");
     }
 
     #[test]
