@@ -141,9 +141,15 @@ impl App {
                 runner.run(token).await;
                 Ok(())
             });
-            let (l, j, t) = (log.clone(), jobs.clone(), shutdown.clone());
+            let (l, j, m, t) = (log.clone(), jobs.clone(), meta.clone(), shutdown.clone());
             tasks.spawn(supervise("pipeline enqueuer", shutdown.clone(), move || {
-                crate::pipeline::run_enqueuer(l.clone(), j.clone(), wake.clone(), t.clone())
+                crate::pipeline::run_enqueuer(
+                    l.clone(),
+                    j.clone(),
+                    m.clone(),
+                    wake.clone(),
+                    t.clone(),
+                )
             }));
         }
 

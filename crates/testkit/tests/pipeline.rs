@@ -395,3 +395,57 @@ async fn a_reencoded_resized_copy_is_refused_and_another_clip_is_not() {
     assert_eq!(v.unwrap()["status"], "published");
     app.stop().await.unwrap();
 }
+
+/// F3.8: the queue serves creators with many followers first (by order of magnitude).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creators_with_many_followers_get_a_higher_queue_priority() {
+    let app = AppSandbox::start_with(|c| {
+        c.auth.admins = vec!["ops".into()];
+        c.social.counters.flush_interval_ms = 20;
+    })
+    .await
+    .unwrap();
+    let ops = app.admin("ops").await.unwrap();
+    let star = app.uploader("star").await.unwrap();
+    let newcomer = app.uploader("newcomer").await.unwrap();
+    for i in 0..10 {
+        let fan = app.uploader(&format!("fan{i}")).await.unwrap();
+        let path = format!("/api/v1/users/{}/follow", star.user_id);
+        let r = app.post_json(&path, &json!({}), Some(&fan.token)).await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    // The follower counter reaches the store (what the enqueuer reads) within a flush.
+    let id: quicktok_core::Id = star.user_id.parse().unwrap();
+    let key = quicktok_meta::CounterKey { subject: "user", id, metric: "followers" };
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while app.state().meta().counters().get(&[key]).await.unwrap() != vec![10] {
+        assert!(tokio::time::Instant::now() < deadline, "follower counter never flushed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut videos = Vec::new();
+    for (who, src) in [(&star, "testsrc2"), (&newcomer, "mandelbrot")] {
+        let clip = format!("{src}=s=320x240:r=25,trim=duration=1");
+        let bytes =
+            std::fs::read(make_clip(dir.path(), &format!("{src}.mp4"), &clip, false).unwrap())
+                .unwrap();
+        let id = app.tus_upload(&who.token, &bytes, &[("title", "hi")], bytes.len()).await.unwrap();
+        app.wait_for_video(&who.token, &id, &["published", "rejected"], WAIT).await.unwrap();
+        videos.push(id);
+    }
+    let done: Value = app
+        .get("/api/v1/admin/jobs?status=done&limit=50", Some(&ops.token))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let priority = |video: &str| {
+        done["items"].as_array().unwrap().iter().find(|j| j["video_id"] == video).unwrap()
+            ["priority"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!((priority(&videos[0]), priority(&videos[1])), (1, 0), "{done}");
+    app.stop().await.unwrap();
+}
