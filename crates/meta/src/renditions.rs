@@ -107,6 +107,43 @@ impl<'a> Renditions<'a> {
         Ok(rows)
     }
 
+    /// The renditions of each of `videos` (a page of them: one query per 500), each list
+    /// ordered as [`Renditions::for_video`]; videos without renditions are absent.
+    pub async fn for_videos(
+        &self,
+        videos: &[Id],
+    ) -> Result<std::collections::HashMap<Id, Vec<RenditionRow>>> {
+        let mut ids: Vec<i64> = videos.iter().map(|v| v.as_i64()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut out: std::collections::HashMap<Id, Vec<RenditionRow>> =
+            std::collections::HashMap::new();
+        for chunk in ids.chunks(500) {
+            let placeholders =
+                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT video_id, name, height, bandwidth, spec_json, created_at_ms \
+                 FROM video_renditions WHERE video_id IN ({placeholders})"
+            );
+            let rows = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_as::<_, StoredRendition>(&sql);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })
+            .map_err(db)?;
+            for row in rows {
+                let row = RenditionRow::from(row);
+                out.entry(row.video_id).or_default().push(row);
+            }
+        }
+        for rows in out.values_mut() {
+            rows.sort_unstable_by(|a, b| (a.height, &a.name).cmp(&(b.height, &b.name)));
+        }
+        Ok(out)
+    }
+
     /// Deletes a video's renditions; returns how many there were.
     pub async fn delete_for_video(&self, video_id: Id) -> Result<u64> {
         with_pool!(self.store, |pool| {

@@ -208,6 +208,7 @@ macro_rules! meta_testsuite {
             plays_record_adds_to_view_count,
             renditions_put_replaces_and_lists_by_height,
             renditions_unknown_video_and_cascade,
+            renditions_and_users_of_a_page_in_one_read,
             fingerprints_round_trip_every_bit,
             fingerprints_put_replaces_and_pages_by_id,
             fingerprints_by_content_hash_delete_and_cascade,
@@ -2400,4 +2401,38 @@ pub async fn content_claims_concurrent_claims_have_one_winner(db: &TestDb) {
     let first = holders[0];
     assert!(holders.iter().all(|h| *h == first), "{holders:?}");
     assert!(ids.contains(&first.0));
+}
+
+pub async fn renditions_and_users_of_a_page_in_one_read(db: &TestDb) {
+    user(db, 1, "alice").await;
+    user(db, 2, "bob").await;
+    for id in [10, 11, 12] {
+        video(db, id, 1, &[]).await;
+    }
+    video(db, u64::MAX, 2, &[]).await;
+    let renditions = db.renditions();
+    for row in [
+        rendition(10, "720p", 720, 2_500_000),
+        rendition(10, "480p", 480, 900_000),
+        rendition(12, "480p", 480, 800_000),
+        rendition(u64::MAX, "360p", 360, 1),
+    ] {
+        renditions.put(&row).await.unwrap();
+    }
+    let ids = [Id(10), Id(11), Id(12), Id(u64::MAX), Id(999), Id(10)];
+    let by_video = renditions.for_videos(&ids).await.unwrap();
+    assert_eq!(by_video.len(), 3, "no entry for videos without renditions");
+    for id in [Id(10), Id(12), Id(u64::MAX)] {
+        // The same lists, in the same order, as one video's read.
+        assert_eq!(by_video[&id], renditions.for_video(id).await.unwrap(), "{id}");
+    }
+    assert!(renditions.for_videos(&[]).await.unwrap().is_empty());
+
+    let users = db.users().by_ids(&[Id(2), Id(1), Id(77), Id(1)]).await.unwrap();
+    assert_eq!(users.len(), 2);
+    assert_eq!(
+        (users[&Id(1)].username.as_str(), users[&Id(2)].username.as_str()),
+        ("alice", "bob")
+    );
+    assert!(db.users().by_ids(&[]).await.unwrap().is_empty());
 }

@@ -110,6 +110,36 @@ impl<'a> Users<'a> {
         Ok(row.map_err(db)?.map(User::from))
     }
 
+    /// The accounts with these ids (a page's authors: one query per 500); unknown ids are
+    /// absent.
+    pub async fn by_ids(&self, ids: &[Id]) -> Result<std::collections::HashMap<Id, User>> {
+        let mut keys: Vec<i64> = ids.iter().map(|i| i.as_i64()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let mut out = std::collections::HashMap::new();
+        for chunk in keys.chunks(500) {
+            let placeholders =
+                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT id, username, password_hash, display_name, created_at_ms \
+                 FROM users WHERE id IN ({placeholders})"
+            );
+            let rows = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_as::<_, UserRow>(&sql);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })
+            .map_err(db)?;
+            for row in rows {
+                let user = User::from(row);
+                out.insert(user.id, user);
+            }
+        }
+        Ok(out)
+    }
+
     /// The account with this username (compared in normalised form), if any.
     pub async fn by_username(&self, username: &str) -> Result<Option<User>> {
         let username = normalise(username);

@@ -159,9 +159,11 @@ pub(crate) async fn visible_video(
 /// The stored renditions of `video`, lowest first; rows that do not decode are skipped
 /// (and logged) rather than breaking playback of the others.
 pub(crate) async fn renditions(state: &AppState, video: Id) -> ApiResult<Vec<Rendition>> {
-    let rows = state.meta().renditions().for_video(video).await?;
-    Ok(rows
-        .into_iter()
+    Ok(decode_renditions(video, state.meta().renditions().for_video(video).await?))
+}
+
+fn decode_renditions(video: Id, rows: Vec<quicktok_meta::RenditionRow>) -> Vec<Rendition> {
+    rows.into_iter()
         .filter_map(|row| match serde_json::from_str::<Rendition>(&row.spec_json) {
             Ok(r) => Some(r),
             Err(e) => {
@@ -169,7 +171,7 @@ pub(crate) async fn renditions(state: &AppState, video: Id) -> ApiResult<Vec<Ren
                 None
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The counts shown with each video, from the counter service (one store read for the
@@ -189,19 +191,40 @@ pub(crate) async fn counts_of(state: &AppState, videos: &[Id]) -> ApiResult<Vec<
 
 pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<VideoView> {
     let counts = counts_of(state, &[video.id]).await?.pop().unwrap_or_default();
-    video_view_counted(state, video, counts).await
+    let author = state.meta().users().by_id(video.author_id).await?;
+    let renditions = renditions(state, video.id).await?;
+    Ok(view_of(state, video, counts, author, renditions))
 }
 
-async fn video_view_counted(
+/// Views of a page of videos: their counts, authors and renditions in one read each.
+pub(crate) async fn video_views(state: &AppState, videos: Vec<Video>) -> ApiResult<Vec<VideoView>> {
+    let ids: Vec<Id> = videos.iter().map(|v| v.id).collect();
+    let authors: Vec<Id> = videos.iter().map(|v| v.author_id).collect();
+    let counts = counts_of(state, &ids).await?;
+    let users = state.meta().users().by_ids(&authors).await?;
+    let mut renditions = state.meta().renditions().for_videos(&ids).await?;
+    Ok(videos
+        .into_iter()
+        .zip(counts)
+        .map(|(v, counts)| {
+            let author = users.get(&v.author_id).cloned();
+            let rows = renditions.remove(&v.id).unwrap_or_default();
+            let decoded = decode_renditions(v.id, rows);
+            view_of(state, v, counts, author, decoded)
+        })
+        .collect())
+}
+
+fn view_of(
     state: &AppState,
     video: Video,
     counts: CountsView,
-) -> ApiResult<VideoView> {
-    let author = state.meta().users().by_id(video.author_id).await?;
-    let renditions = renditions(state, video.id).await?;
+    author: Option<quicktok_meta::User>,
+    renditions: Vec<Rendition>,
+) -> VideoView {
     let show_reason =
         matches!(video.status, VideoStatus::Rejected | VideoStatus::Removed | VideoStatus::Review);
-    Ok(VideoView {
+    VideoView {
         id: video.id.to_string(),
         status: video.status.as_str().to_owned(),
         reason: if show_reason { video.reason.clone() } else { None },
@@ -232,7 +255,7 @@ async fn video_view_counted(
         description: video.description,
         created_at_ms: video.created_at_ms,
         published_at_ms: video.published_at_ms,
-    })
+    }
 }
 
 /// Newest published videos.
@@ -286,12 +309,7 @@ pub(crate) fn page_of(q: &ListQuery) -> ApiResult<(Option<Id>, u32)> {
 async fn video_page(state: &AppState, videos: Vec<Video>, limit: u32) -> ApiResult<VideoPage> {
     let next_cursor =
         (videos.len() == limit as usize).then(|| videos.last().map(|v| v.id.to_string())).flatten();
-    let ids: Vec<Id> = videos.iter().map(|v| v.id).collect();
-    let counts = counts_of(state, &ids).await?;
-    let mut items = Vec::with_capacity(videos.len());
-    for (v, counts) in videos.into_iter().zip(counts) {
-        items.push(video_view_counted(state, v, counts).await?);
-    }
+    let items = video_views(state, videos).await?;
     Ok(VideoPage { items, next_cursor })
 }
 
