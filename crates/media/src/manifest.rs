@@ -238,6 +238,7 @@ mod tests {
             has_audio: audio,
             duration_ms: 3500,
             growing: false,
+            truncated: false,
         }
     }
 

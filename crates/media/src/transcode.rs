@@ -45,6 +45,11 @@ pub struct Rendition {
     /// and `bandwidth` is an upper estimate (the rung's rate cap) until it completes.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub growing: bool,
+    /// The pass making it failed for good after publication: `segments` end early, the
+    /// playlists end there (no viewer waits for segments that are not coming), and a
+    /// retried pass completes it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub truncated: bool,
 }
 
 /// Name of the init segment inside a rendition directory.
@@ -633,6 +638,7 @@ fn growing_video(
         has_audio: false,
         duration_ms,
         growing: true,
+        truncated: false,
     })
 }
 
@@ -687,6 +693,7 @@ fn video_rendition(rung: &Rung, dir: PathBuf, fps: f64) -> Result<Rendition> {
         has_audio: false,
         duration_ms,
         growing: false,
+        truncated: false,
     })
 }
 
@@ -724,6 +731,7 @@ fn audio_from(dir: PathBuf, segments: Vec<Segment>) -> Result<Rendition> {
         has_audio: true,
         duration_ms,
         growing: false,
+        truncated: false,
     })
 }
 

@@ -791,7 +791,8 @@ impl MediaStages {
         let complete: HashSet<String> = rows
             .iter()
             .filter(|row| {
-                serde_json::from_str::<Rendition>(&row.spec_json).is_ok_and(|r| !r.growing)
+                serde_json::from_str::<Rendition>(&row.spec_json)
+                    .is_ok_and(|r| !r.growing && !r.truncated)
             })
             .map(|row| row.name.clone())
             .collect();
@@ -857,6 +858,23 @@ impl MediaStages {
         Ok(())
     }
 
+    /// Ends the growing renditions of `video` where they stand (`truncated`): no player
+    /// waits for segments a failed pass will not make. A retried pass completes them.
+    async fn truncate_growing(&self, video: Id) -> Result<(), Failure> {
+        for mut row in self.d.meta.renditions().for_video(video).await? {
+            let Ok(mut r) = serde_json::from_str::<Rendition>(&row.spec_json) else { continue };
+            if !r.growing {
+                continue;
+            }
+            r.growing = false;
+            r.truncated = true;
+            row.spec_json = serde_json::to_string(&r)
+                .map_err(|e| Failure::Transient(format!("encoding rendition: {e}")))?;
+            self.d.meta.renditions().put(&row).await?;
+        }
+        Ok(())
+    }
+
     async fn video(&self, id: Id) -> Result<quicktok_meta::Video, Failure> {
         self.d
             .meta
@@ -897,7 +915,8 @@ impl MediaStages {
             // After publication (the ladder) a failure costs the higher rungs, not the video:
             // it stays published with what it has, and an operator can retry the job.
             JobStatus::Rejected | JobStatus::Dead if job.stage > Stage::Publish => {
-                tracing::error!(video = %job.id, %reason, "the ladder failed; the video stays published with its first rung");
+                tracing::error!(video = %job.id, %reason, "the encoding pass failed after publication; the video stays published with what is stored");
+                self.truncate_growing(job.id).await?;
                 return Ok(());
             }
             JobStatus::Rejected => self.refuse(job, &reason).await?,
@@ -1010,14 +1029,15 @@ async fn encode(
         let segments: Vec<Id> =
             r.segments.iter().filter_map(|s| s.path.to_str()?.parse().ok()).collect();
         let init = r.init.to_str().and_then(|p| p.parse().ok());
+        let complete = !r.growing && !r.truncated;
         uploaded.insert(
             row.name,
             Uploaded {
                 init,
-                init_checked: !r.growing,
+                init_checked: complete,
                 segments,
                 duration_ms: r.duration_ms,
-                complete: !r.growing,
+                complete,
             },
         );
     }

@@ -449,3 +449,107 @@ async fn creators_with_many_followers_get_a_higher_queue_priority() {
     assert_eq!((priority(&videos[0]), priority(&videos[1])), (1, 0), "{done}");
     app.stop().await.unwrap();
 }
+
+/// ffmpeg encoders this test process started (through the in-process app), by cmdline.
+fn running_encoders() -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut next = vec![std::process::id()];
+    while let Some(pid) = next.pop() {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse::<u32>().ok()) {
+                let cmdline = std::fs::read(format!("/proc/{child}/cmdline")).unwrap_or_default();
+                if String::from_utf8_lossy(&cmdline).contains("libx264") {
+                    found.push(child);
+                }
+                next.push(child);
+            }
+        }
+    }
+    found
+}
+
+/// The media time an HLS media playlist lists, and whether it ends (`EXT-X-ENDLIST`).
+async fn rung_playlist(app: &AppSandbox, video: &str, rung: &str) -> (f64, bool) {
+    let play: Value =
+        app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
+    let master =
+        app.client.get(app.url(play["hls"].as_str().unwrap())).send().await.unwrap().text().await;
+    let master = master.unwrap();
+    let line = master.lines().find(|l| l.contains(&format!("/{rung}.m3u8"))).unwrap();
+    let playlist = app.client.get(app.url(line)).send().await.unwrap().text().await.unwrap();
+    let seconds = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|l| l.trim_end_matches(',').parse::<f64>().unwrap())
+        .sum();
+    (seconds, playlist.contains("#EXT-X-ENDLIST"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_failing_after_publication_ends_the_playlists_and_a_retry_completes_them() {
+    let app = AppSandbox::start_with(|c| {
+        c.auth.admins = vec!["ops".into()];
+        c.pipeline.runner.max_attempts = 1;
+        // One thread: the pass outlives publication by seconds.
+        c.processing.threads = 1;
+    })
+    .await
+    .unwrap();
+    let ops = app.admin("ops").await.unwrap();
+    let alice = app.uploader("alice").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let clip = make_clip(dir.path(), "long.mp4", "testsrc2=s=720x1280:d=20:r=25", true).unwrap();
+    let bytes = std::fs::read(&clip).unwrap();
+    let video = app.tus_upload(&alice.token, &bytes, &[("title", "cut")], bytes.len()).await;
+    let video = video.unwrap();
+    app.wait_for_video(&alice.token, &video, &["published", "rejected"], WAIT).await.unwrap();
+    // The machine kills the encoder after publication (an OOM killer, say).
+    let encoders = running_encoders();
+    assert!(!encoders.is_empty(), "the pass ended before the test could stop it");
+    for pid in encoders {
+        let _ = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    }
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let dead: Value = app
+            .get("/api/v1/admin/jobs?status=dead", Some(&ops.token))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if dead["items"].as_array().unwrap().iter().any(|j| j["video_id"] == video.as_str()) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no dead letter: {dead}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Still published; its playlists end where the stored segments do, and say so.
+    let v: Value =
+        app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
+    assert_eq!(v["status"], "published", "{v}");
+    assert!(v["renditions"].as_array().unwrap().iter().all(|r| r["complete"] == false), "{v}");
+    let (seconds, ends) = rung_playlist(&app, &video, "480p").await;
+    assert!(ends && seconds < 19.0, "{seconds} s, ends: {ends}");
+
+    // The operator retries: the pass completes what it had, keeping what was stored.
+    let retry = format!("/api/v1/admin/jobs/{video}/retry");
+    assert_eq!(app.post_json(&retry, &json!({}), Some(&ops.token)).await.unwrap().status(), 200);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let v: Value =
+            app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
+        let renditions = v["renditions"].as_array().unwrap();
+        if renditions.iter().all(|r| r["complete"] == true) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never completed: {v}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (seconds, ends) = rung_playlist(&app, &video, "480p").await;
+    assert!(ends && (seconds - 20.0).abs() < 0.2, "{seconds} s, ends: {ends}");
+    app.stop().await.unwrap();
+}

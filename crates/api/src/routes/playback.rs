@@ -36,7 +36,8 @@ pub struct RenditionView {
     pub bandwidth: u64,
     pub codecs: String,
     /// Fully encoded; `false` while its segments are still being added (it already plays:
-    /// its HLS playlist is an EVENT playlist that grows).
+    /// its HLS playlist is an EVENT playlist that grows), and when the pass failed after
+    /// publication (it plays what was stored, to an early end, until a retry completes it).
     pub complete: bool,
 }
 
@@ -244,7 +245,7 @@ fn view_of(
                 height: r.height,
                 bandwidth: r.bandwidth,
                 codecs: r.codecs.clone(),
-                complete: !r.growing,
+                complete: !r.growing && !r.truncated,
             })
             .collect(),
         counts,
@@ -363,7 +364,7 @@ pub async fn play(
     }
     let exp = state.media_expiry();
     let signer = state.media_signer();
-    let complete = renditions(&state, video.id).await?.iter().all(|r| !r.growing);
+    let complete = renditions(&state, video.id).await?.iter().all(|r| !r.growing && !r.truncated);
     Ok(ApiJson(PlayUrls {
         hls: signer.manifest_path(video.id, "master.m3u8", exp),
         dash: signer.manifest_path(video.id, "manifest.mpd", exp),
