@@ -21,9 +21,6 @@ pub struct CounterKey<'a> {
 const ADD: &str = "INSERT INTO counters (id, subject, metric, value) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (id, subject, metric) DO UPDATE SET value = counters.value + excluded.value";
 
-/// How many ids one `IN (...)` lookup binds at most.
-const LOOKUP_CHUNK: usize = 500;
-
 /// The statements of [`Counters::rebuild`], in order. Plays come from `videos.view_count`,
 /// which the play-statistics consumer raises in the same transaction as the hourly buckets
 /// (those are pruned after a week, so they cannot give all-time totals).
@@ -96,9 +93,8 @@ impl<'a> Counters<'a> {
         ids.sort_unstable();
         ids.dedup();
         let mut found: HashMap<(i64, String, String), i64> = HashMap::new();
-        for chunk in ids.chunks(LOOKUP_CHUNK) {
-            let placeholders =
-                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+        for chunk in ids.chunks(crate::store::IN_CHUNK) {
+            let placeholders = crate::store::in_placeholders(chunk.len());
             let sql = format!(
                 "SELECT id, subject, metric, value FROM counters WHERE id IN ({placeholders})"
             );

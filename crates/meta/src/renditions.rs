@@ -118,9 +118,8 @@ impl<'a> Renditions<'a> {
         ids.dedup();
         let mut out: std::collections::HashMap<Id, Vec<RenditionRow>> =
             std::collections::HashMap::new();
-        for chunk in ids.chunks(500) {
-            let placeholders =
-                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+        for chunk in ids.chunks(crate::store::IN_CHUNK) {
+            let placeholders = crate::store::in_placeholders(chunk.len());
             let sql = format!(
                 "SELECT video_id, name, height, bandwidth, spec_json, created_at_ms \
                  FROM video_renditions WHERE video_id IN ({placeholders})"

@@ -262,6 +262,14 @@ fn target(cfg: &MetaConfig, data_dir: &Path) -> Result<Target> {
     }
 }
 
+/// Lookups by a list of ids bind at most this many per statement (`IN ($1, ..., $n)`).
+pub(crate) const IN_CHUNK: usize = 500;
+
+/// `$1, $2, ..., $n`: the placeholders of an `IN (...)` list, for both dialects.
+pub(crate) fn in_placeholders(n: usize) -> String {
+    (1..=n).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -117,9 +117,8 @@ impl<'a> Users<'a> {
         keys.sort_unstable();
         keys.dedup();
         let mut out = std::collections::HashMap::new();
-        for chunk in keys.chunks(500) {
-            let placeholders =
-                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+        for chunk in keys.chunks(crate::store::IN_CHUNK) {
+            let placeholders = crate::store::in_placeholders(chunk.len());
             let sql = format!(
                 "SELECT id, username, password_hash, display_name, created_at_ms \
                  FROM users WHERE id IN ({placeholders})"

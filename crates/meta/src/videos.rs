@@ -563,8 +563,7 @@ impl<'a> Videos<'a> {
         let ids: Vec<i64> = ids.collect();
         let mut tags: HashMap<i64, Vec<String>> = HashMap::new();
         for chunk in ids.chunks(TAG_LOOKUP_CHUNK) {
-            let placeholders =
-                (1..=chunk.len()).map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            let placeholders = crate::store::in_placeholders(chunk.len());
             let sql =
                 format!("SELECT video_id, tag FROM video_tags WHERE video_id IN ({placeholders})");
             let rows = with_pool!(self.store, |pool| {
