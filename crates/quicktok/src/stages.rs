@@ -475,9 +475,23 @@ impl MediaStages {
         // All three read the whole file, side by side (the page cache serves the others):
         // its hash, ffprobe's verdict, and a copy in the blob store so that a job resumed on
         // another node (or after this one lost its work dir) can fetch it back.
+        let probed = async {
+            let info = quicktok_media::probe(&self.d.media, &source).await;
+            if let Ok(info) = &info
+                && !quicktok_media::plan_ladder_for(info, &self.d.media).is_empty()
+            {
+                // Encoding starts as soon as ffprobe vouches for the file, before the text
+                // checks: they refuse few uploads, and every other one saves their time
+                // (a refusal or a review stops the pass).
+                if let Err(e) = self.ensure_pass(job, info).await {
+                    tracing::warn!(video = %job.id, error = ?e, "encoding pass not started early");
+                }
+            }
+            info
+        };
         let (hash, info, kept) = tokio::join!(
             quicktok_media::sha256_file(&source),
-            quicktok_media::probe(&self.d.media, &source),
+            probed,
             self.keep_source(job.id, &source)
         );
         let info = match info {

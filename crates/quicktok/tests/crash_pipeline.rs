@@ -379,7 +379,10 @@ async fn crashes_mid_transcode_and_mid_ladder_resume_to_a_full_ladder() {
     assert_eq!(v["status"], "processing", "{v}");
     assert!(complete_names(&v).is_empty(), "{v}");
     let j = job(&server, &http, &token, &video).await;
-    assert_eq!(j["stage"], "transcode", "{j}");
+    // The pass starts as soon as ffprobe vouches for the file: the crash can come in any
+    // stage before publication.
+    let stage = j["stage"].as_str().unwrap();
+    assert!(["probe", "compliance", "tags", "transcode"].contains(&stage), "{j}");
 
     // Crash 2: after publication, while the pass still encodes the top rung: the video
     // plays from growing playlists.
