@@ -9,6 +9,7 @@ pub mod extract;
 pub mod flags;
 pub mod media;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod ratelimit;
 mod routes;

@@ -19,6 +19,7 @@ use crate::config::{ApiConfig, AuthConfig, FlagsConfig, RateLimitConfig};
 use crate::error::ApiError;
 use crate::flags::Flags;
 use crate::media::{MediaConfig, MediaSigner};
+use crate::notify::NotificationHub;
 use crate::ratelimit::RateLimits;
 use crate::upload::{UploadConfig, UploadService};
 
@@ -68,6 +69,7 @@ struct Inner {
     counters: Arc<CounterService>,
     comment_filter: Arc<ComplianceFilter>,
     admins: Vec<String>,
+    notifications: NotificationHub,
     data_dir: PathBuf,
     started: Instant,
 }
@@ -122,6 +124,7 @@ impl AppState {
             counters: deps.counters,
             comment_filter: deps.comment_filter,
             admins,
+            notifications: NotificationHub::default(),
             data_dir: deps.data_dir,
             started: Instant::now(),
         })))
@@ -132,6 +135,10 @@ impl AppState {
     }
     pub fn meta(&self) -> &MetaStore {
         &self.0.meta
+    }
+    /// Live notification delivery on this node.
+    pub fn notification_hub(&self) -> &NotificationHub {
+        &self.0.notifications
     }
     pub fn log(&self) -> &Arc<dyn EventLog> {
         &self.0.log

@@ -15,6 +15,7 @@ use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::counters::Counters;
 use crate::error::{MetaError, Result, db, migration};
 use crate::fingerprints::Fingerprints;
+use crate::notifications::Notifications;
 use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
@@ -185,6 +186,11 @@ impl MetaStore {
     /// Hourly play counts and the tiering report built on them.
     pub fn plays(&self) -> Plays<'_> {
         Plays::new(self)
+    }
+
+    /// Per-user notification inboxes and their unread counts.
+    pub fn notifications(&self) -> Notifications<'_> {
+        Notifications::new(self)
     }
 
     /// Resumable (tus) uploads and their offsets.

@@ -17,8 +17,8 @@ use tempfile::TempDir;
 
 use crate::{
     BlobActivityRow, ConsumeOutcome, Fingerprint, MetaConfig, MetaError, MetaStore,
-    NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow, PlayDelta, RenditionRow, Result,
-    TokenOwner, UploadUsage, User, Video, VideoBlob, VideoStatus,
+    NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow, PlayDelta,
+    RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -172,6 +172,8 @@ macro_rules! meta_testsuite {
     ($fresh:path) => {
         $crate::meta_testsuite!(@each $fresh;
             users_create_and_get,
+            notifications_insert_is_idempotent_and_counts_unread,
+            notifications_pages_newest_first_and_mark_read,
             users_duplicate_username_conflicts,
             users_duplicate_id_conflicts,
             users_set_display_name,
@@ -2435,4 +2437,58 @@ pub async fn renditions_and_users_of_a_page_in_one_read(db: &TestDb) {
         ("alice", "bob")
     );
     assert!(db.users().by_ids(&[]).await.unwrap().is_empty());
+}
+
+// --- notifications -------------------------------------------------------------------------
+
+fn note(recipient: u64, kind: &str, actor: u64, video: u64, source: &str) -> NewNotification {
+    NewNotification {
+        recipient: Id(recipient),
+        kind: kind.into(),
+        actor: Some(Id(actor)),
+        video_id: Some(Id(video)),
+        comment_id: None,
+        text: None,
+        source: source.into(),
+        created_at_ms: 1_000,
+    }
+}
+
+pub async fn notifications_insert_is_idempotent_and_counts_unread(db: &TestDb) {
+    user(db, 1, "ann").await;
+    user(db, 2, "bob").await;
+    let batch = [note(1, "like", 2, 9, "social:0:1"), note(1, "like", 2, 9, "social:1:1")];
+    let inserted = db.notifications().insert(&batch).await.unwrap();
+    assert_eq!(inserted.len(), 2);
+    assert_eq!(inserted[0].actor_username.as_deref(), Some("bob"));
+    assert!(!inserted[0].read);
+    // A replayed batch inserts nothing and leaves the count alone.
+    assert!(db.notifications().insert(&batch).await.unwrap().is_empty());
+    assert_eq!(db.notifications().unread(Id(1)).await.unwrap(), 2);
+    assert_eq!(db.notifications().unread(Id(2)).await.unwrap(), 0);
+    // An unknown recipient is skipped, not an error.
+    let ghost = [note(77, "follow", 2, 9, "social:2:77")];
+    assert!(db.notifications().insert(&ghost).await.unwrap().is_empty());
+}
+
+pub async fn notifications_pages_newest_first_and_mark_read(db: &TestDb) {
+    user(db, 1, "ann").await;
+    user(db, 2, "bob").await;
+    let batch: Vec<_> = (0..5).map(|i| note(1, "like", 2, 9, &format!("social:{i}:1"))).collect();
+    db.notifications().insert(&batch).await.unwrap();
+    db.notifications().insert(&[note(2, "follow", 1, 0, "social:9:2")]).await.unwrap();
+    let first = db.notifications().page(Id(1), None, 3).await.unwrap();
+    assert_eq!(first.len(), 3);
+    assert!(first.windows(2).all(|w| w[0].id > w[1].id));
+    assert!(first.iter().all(|n| n.recipient == Id(1)));
+    let rest = db.notifications().page(Id(1), Some(first[2].id), 3).await.unwrap();
+    assert_eq!(rest.len(), 2);
+    assert!(rest[0].id < first[2].id);
+    // Reading up to the middle one marks it and the older ones, and only ann's.
+    assert_eq!(db.notifications().mark_read(Id(1), first[1].id, 5).await.unwrap(), 4);
+    assert_eq!(db.notifications().unread(Id(1)).await.unwrap(), 1);
+    assert_eq!(db.notifications().unread(Id(2)).await.unwrap(), 1);
+    assert_eq!(db.notifications().mark_read(Id(1), first[1].id, 6).await.unwrap(), 0);
+    let page = db.notifications().page(Id(1), None, 10).await.unwrap();
+    assert_eq!(page.iter().map(|n| n.read).collect::<Vec<_>>(), [false, true, true, true, true]);
 }

@@ -205,6 +205,22 @@ impl App {
                 .with_context(|| format!("binding {}", config.server.listen))?;
             addr = Some(listener.local_addr()?);
             api_state = Some(state.clone());
+            // Each API node feeds its own live-delivery hub (see notifications.rs).
+            for topic in [quicktok_core::SOCIAL_TOPIC, crate::notifications::VIDEOS_TOPIC] {
+                let (l, m, h, t) =
+                    (log.clone(), meta.clone(), state.notification_hub().clone(), shutdown.clone());
+                let node = config.server.node_id;
+                tasks.spawn(supervise("notifications", shutdown.clone(), move || {
+                    crate::notifications::run(
+                        l.clone(),
+                        m.clone(),
+                        h.clone(),
+                        topic,
+                        node,
+                        t.clone(),
+                    )
+                }));
+            }
             let router = quicktok_api::router(state.clone());
             let token = shutdown.clone();
             tasks.spawn(async move {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod consumer;
 pub mod counters;
 pub mod jobs;
+pub mod notifications;
 pub mod pipeline;
 pub mod plays;
 pub mod stages;

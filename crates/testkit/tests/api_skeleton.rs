@@ -20,9 +20,17 @@ async fn probes_and_openapi() {
     assert_eq!(r.status(), 200);
     let spec: Value = r.json().await.unwrap();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
-    for path in
-        ["/auth/register", "/auth/login", "/auth/refresh", "/auth/logout", "/me", "/me/flags"]
-    {
+    for path in [
+        "/auth/register",
+        "/auth/login",
+        "/auth/refresh",
+        "/auth/logout",
+        "/me",
+        "/me/flags",
+        "/notifications",
+        "/notifications/read",
+        "/notifications/stream",
+    ] {
         assert!(spec["paths"].get(path).is_some(), "{path} missing from the spec");
     }
     assert!(spec["components"]["securitySchemes"].get("bearer").is_some());

@@ -7,6 +7,7 @@ mod health;
 mod interactions;
 mod me;
 mod media;
+mod notifications;
 mod playback;
 mod reports;
 mod trending;
@@ -60,6 +61,9 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(comments::delete))
         .routes(routes!(reports::create))
         .routes(routes!(reports::list))
+        .routes(routes!(notifications::list))
+        .routes(routes!(notifications::mark_read))
+        .routes(routes!(notifications::stream))
         .merge(uploads::router())
         .route("/openapi.json", get(health::openapi_json))
 }
