@@ -176,27 +176,34 @@ async fn concurrent_adds_reads_and_flushes_stay_exact() {
     let clock = ManualClock::new(0);
     let counters = Arc::new(service(store.clone(), &clock, 4));
     let key = CounterKey::video(Id(7), Metric::Likes);
+    // The flusher runs until every adder is done (and at least 200 times), so flushes,
+    // failed ones included, interleave with the adds whatever the scheduling.
+    let adding = Arc::new(std::sync::atomic::AtomicUsize::new(TASKS as usize));
     let flusher = {
         let counters = counters.clone();
         let store = store.clone();
+        let adding = adding.clone();
         tokio::spawn(async move {
-            for i in 0..200 {
+            let mut i = 0;
+            while i < 200 || adding.load(Ordering::SeqCst) > 0 {
                 // Every fifth flush fails: its deltas must come back.
                 store.fail_next.store(i % 5 == 0, Ordering::SeqCst);
                 let _ = counters.flush().await;
                 let value = counters.get(key).await.unwrap();
                 assert!((0..=TASKS * ADDS).contains(&value), "{value}");
                 tokio::task::yield_now().await;
+                i += 1;
             }
         })
     };
     let adders: Vec<_> = (0..TASKS)
         .map(|_| {
             let counters = counters.clone();
+            let adding = adding.clone();
             tokio::spawn(async move {
-                for _ in 0..ADDS {
+                for i in 0..ADDS {
                     counters.add(key, 1);
-                    if ADDS % 7 == 0 {
+                    if i % 7 == 0 {
                         tokio::task::yield_now().await;
                     }
                 }
@@ -204,6 +211,7 @@ async fn concurrent_adds_reads_and_flushes_stay_exact() {
                     counters.add(key, -1);
                     tokio::task::yield_now().await;
                 }
+                adding.fetch_sub(1, Ordering::SeqCst);
             })
         })
         .collect();
