@@ -86,6 +86,11 @@ const UNREAD: &str = "SELECT unread FROM notification_unread WHERE user_id = $1"
 const MARK_READ: &str = "UPDATE notifications SET read_at_ms = $3 \
      WHERE recipient_id = $1 AND id <= $2 AND read_at_ms IS NULL";
 
+/// A page of one recipient's notifications, newest first, strictly before an id.
+fn page_sql() -> String {
+    format!("{SELECT} WHERE n.recipient_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3")
+}
+
 /// Repository for notification inboxes; get one from [`MetaStore::notifications`].
 #[derive(Debug, Clone, Copy)]
 pub struct Notifications<'a> {
@@ -162,8 +167,7 @@ impl<'a> Notifications<'a> {
         before: Option<Id>,
         limit: u32,
     ) -> Result<Vec<Notification>> {
-        let sql =
-            format!("{SELECT} WHERE n.recipient_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3");
+        let sql = page_sql();
         let before = before.map_or(i64::MAX, Id::as_i64);
         let rows: Vec<Row> = with_pool!(self.store, |pool| {
             sqlx::query_as(&sql)
@@ -175,6 +179,46 @@ impl<'a> Notifications<'a> {
         })
         .map_err(db)?;
         Ok(rows.into_iter().map(Notification::from).collect())
+    }
+
+    /// A page of `recipient`'s notifications (as [`Notifications::page`]) and the unread
+    /// count, read from one snapshot: a notification stored meanwhile is in both or in
+    /// neither (SQLite's read transaction is a snapshot; PostgreSQL needs REPEATABLE READ).
+    pub async fn inbox(
+        &self,
+        recipient: Id,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<(Vec<Notification>, u64)> {
+        let sql = page_sql();
+        let before = before.map_or(i64::MAX, Id::as_i64);
+        let postgres = self.store.backend() == crate::store::Backend::Postgres;
+        let (rows, unread): (Vec<Row>, Option<i64>) = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                if postgres {
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let rows = sqlx::query_as(&sql)
+                    .bind(recipient.as_i64())
+                    .bind(before)
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let unread = sqlx::query_scalar(UNREAD)
+                    .bind(recipient.as_i64())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>((rows, unread))
+            }
+            .await
+        })
+        .map_err(db)?;
+        let unread = unread.map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        Ok((rows.into_iter().map(Notification::from).collect(), unread))
     }
 
     /// How many of `recipient`'s notifications are unread (one row read, nothing counted).

@@ -2491,4 +2491,8 @@ pub async fn notifications_pages_newest_first_and_mark_read(db: &TestDb) {
     assert_eq!(db.notifications().mark_read(Id(1), first[1].id, 6).await.unwrap(), 0);
     let page = db.notifications().page(Id(1), None, 10).await.unwrap();
     assert_eq!(page.iter().map(|n| n.read).collect::<Vec<_>>(), [false, true, true, true, true]);
+    // The inbox read: the same page and the unread count together.
+    let (rows, unread) = db.notifications().inbox(Id(1), None, 10).await.unwrap();
+    assert_eq!((rows, unread), (page, 1));
+    assert_eq!(db.notifications().inbox(Id(77), None, 10).await.unwrap(), (Vec::new(), 0));
 }

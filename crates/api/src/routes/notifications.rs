@@ -165,10 +165,8 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> ApiResult<ApiJson<NotificationPage>> {
     let (before, limit) = page_of(&q)?;
-    // The count first: a notification stored between the two reads is then listed without
-    // being counted yet, never counted without being listed.
-    let unread = state.meta().notifications().unread(user.id).await?;
-    let rows = state.meta().notifications().page(user.id, before, limit).await?;
+    // One snapshot: a notification stored meanwhile is both listed and counted, or neither.
+    let (rows, unread) = state.meta().notifications().inbox(user.id, before, limit).await?;
     let next_cursor =
         (rows.len() == limit as usize).then(|| rows.last().map(|n| n.id.to_string())).flatten();
     Ok(ApiJson(NotificationPage { items: group(&rows), unread, next_cursor }))
