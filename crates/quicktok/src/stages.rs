@@ -217,8 +217,6 @@ impl Drop for LivePass {
 struct PassState {
     /// Media stored for the lowest rung and the audio track (the shorter of the two), ms.
     playable_ms: u64,
-    /// Media encoded per wall-clock ms over the last second (ffmpeg's progress), once known.
-    speed: Option<f64>,
     /// ffmpeg's progress reports of the last second: `(when, media ms encoded)`.
     reports: std::collections::VecDeque<(std::time::Instant, u64)>,
     /// How it ended, once it did.
@@ -278,18 +276,21 @@ fn speed_since(
     (span_ms >= 300.0).then(|| last_ms.saturating_sub(first_ms) as f64 / span_ms)
 }
 
-/// The pass's recent speed from ffmpeg's progress reports `(when, media ms)`: over the last
-/// second (it changes as other work starts and stops: the frame sampling beside it ends,
-/// and the pass gets the whole machine), once they span half a second.
-fn recent_speed(
-    reports: &mut std::collections::VecDeque<(std::time::Instant, u64)>,
-) -> Option<f64> {
-    let (newest, newest_ms) = *reports.back()?;
+/// Keeps ffmpeg's progress reports `(when, media ms)` of the last second (the pass's speed
+/// changes as other work starts and stops: the frame sampling beside it ends, and the pass
+/// gets the whole machine).
+fn keep_last_second(reports: &mut std::collections::VecDeque<(std::time::Instant, u64)>) {
+    let Some(&(newest, _)) = reports.back() else { return };
     while reports.len() > 2
         && reports.get(1).is_some_and(|(t, _)| newest.duration_since(*t).as_secs_f64() >= 1.0)
     {
         reports.pop_front();
     }
+}
+
+/// The pass's speed over `reports`, once they span half a second.
+fn recent_speed(reports: &std::collections::VecDeque<(std::time::Instant, u64)>) -> Option<f64> {
+    let (newest, newest_ms) = *reports.back()?;
     let (oldest, oldest_ms) = *reports.front()?;
     let span_ms = newest.duration_since(oldest).as_secs_f64() * 1000.0;
     (span_ms >= 500.0).then(|| newest_ms.saturating_sub(oldest_ms) as f64 / span_ms)
@@ -753,7 +754,9 @@ impl MediaStages {
                     // Until ffmpeg's progress tells, the average since the pass started.
                     let average =
                         now.playable_ms as f64 / (started.elapsed().as_millis().max(1) as f64);
-                    let speed = speed_since(&now.reports, since).or(now.speed).unwrap_or(average);
+                    let speed = speed_since(&now.reports, since)
+                        .or_else(|| recent_speed(&now.reports))
+                        .unwrap_or(average);
                     if playable_now(now.playable_ms, speed, info.duration_ms) {
                         break;
                     }
@@ -1088,11 +1091,8 @@ async fn encode(
             }
             quicktok_media::PassProgress::Encoded { media_ms } => {
                 reports.push_back((std::time::Instant::now(), media_ms));
-                let speed = recent_speed(&mut reports);
-                state.send_modify(|s| {
-                    s.speed = speed.or(s.speed);
-                    s.reports = reports.clone();
-                });
+                keep_last_second(&mut reports);
+                state.send_modify(|s| s.reports = reports.clone());
             }
         }
     }
@@ -1251,20 +1251,24 @@ mod tests {
         let t0 = std::time::Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut reports = std::collections::VecDeque::new();
-        assert_eq!(super::recent_speed(&mut reports), None);
+        let speed = |r: &mut std::collections::VecDeque<_>| {
+            super::keep_last_second(r);
+            super::recent_speed(r)
+        };
+        assert_eq!(speed(&mut reports), None);
         reports.push_back((at(0), 0));
         reports.push_back((at(250), 100));
-        assert_eq!(super::recent_speed(&mut reports), None, "a quarter second tells nothing");
+        assert_eq!(speed(&mut reports), None, "a quarter second tells nothing");
         // Slow while something else ran (0.4x), then fast (2x): the window forgets the start.
         for i in 2..=8 {
             reports.push_back((at(i * 250), i * 100));
         }
-        let slow = super::recent_speed(&mut reports).unwrap();
+        let slow = speed(&mut reports).unwrap();
         assert!((slow - 0.4).abs() < 1e-9, "{slow}");
         for i in 1..=6 {
             reports.push_back((at(2000 + i * 250), 800 + i * 500));
         }
-        let fast = super::recent_speed(&mut reports).unwrap();
+        let fast = speed(&mut reports).unwrap();
         assert!((fast - 2.0).abs() < 1e-9, "{fast}");
         assert!(reports.len() <= 6, "old reports are dropped: {}", reports.len());
     }
