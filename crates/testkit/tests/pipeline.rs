@@ -10,6 +10,11 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(180);
 
+/// `GET path` (as `token`, if any) as JSON.
+async fn get_json(app: &AppSandbox, path: &str, token: Option<&str>) -> Value {
+    app.get(path, token).await.unwrap().json().await.unwrap()
+}
+
 /// ffprobe over HTTP: the streams it finds (and it decodes the first frames of each).
 fn ffprobe_streams(url: &str) -> Vec<Value> {
     let out = std::process::Command::new("ffprobe")
@@ -56,8 +61,7 @@ async fn upload_to_adaptive_playback() {
     // start, growing; they play at once (HLS EVENT playlists) and complete later.
     let deadline = tokio::time::Instant::now() + WAIT;
     let full = loop {
-        let v: Value =
-            app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
+        let v: Value = get_json(&app, &format!("/api/v1/videos/{video}"), None).await;
         let renditions = v["renditions"].as_array().unwrap();
         if renditions.len() == 2 && renditions.iter().all(|r| r["complete"] == true) {
             break v;
@@ -73,8 +77,7 @@ async fn upload_to_adaptive_playback() {
         .collect();
     assert_eq!(heights, vec![854, 1280]);
 
-    let play: Value =
-        app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
+    let play: Value = get_json(&app, &format!("/api/v1/videos/{video}/play"), None).await;
     assert_eq!(play["complete"], true, "{play}");
     let hls = app.url(play["hls"].as_str().unwrap());
     let dash = app.url(play["dash"].as_str().unwrap());
@@ -113,8 +116,7 @@ async fn upload_to_adaptive_playback() {
     let r = app.get(&format!("/api/v1/videos/{copy}/play"), Some(&bob.token)).await.unwrap();
     assert_eq!(r.status(), 409);
 
-    let listed: Value =
-        app.get("/api/v1/videos?limit=5", None).await.unwrap().json().await.unwrap();
+    let listed: Value = get_json(&app, "/api/v1/videos?limit=5", None).await;
     let ids: Vec<&str> =
         listed["items"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap()).collect();
     assert_eq!(ids, vec![video.as_str()]);
@@ -165,13 +167,7 @@ async fn review_queue_approve_and_refuse() {
     }
     // Only admins see the queue.
     assert_eq!(app.get("/api/v1/admin/review", Some(&alice.token)).await.unwrap().status(), 403);
-    let queue: Value = app
-        .get("/api/v1/admin/review", Some(&moderator.token))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let queue: Value = get_json(&app, "/api/v1/admin/review", Some(&moderator.token)).await;
     let items = queue["items"].as_array().unwrap();
     assert_eq!(items.len(), 2, "{queue}");
     let sheet = items[0]["contact_sheet"].as_str().expect("a contact sheet");
@@ -193,13 +189,7 @@ async fn review_queue_approve_and_refuse() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    let v: Value = app
-        .get(&format!("/api/v1/videos/{}", held[1]), Some(&alice.token))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v: Value = get_json(&app, &format!("/api/v1/videos/{}", held[1]), Some(&alice.token)).await;
     assert_eq!((v["status"].as_str(), v["reason"].as_str()), (Some("rejected"), Some("spam")));
     // The worker kept the held video's work dir for a decision; the refusal came through the
     // API, and the worker's sweep removes it.
@@ -216,13 +206,8 @@ async fn review_queue_approve_and_refuse() {
         app.tus_upload(&alice.token, &again, &[("title", "Clean title")], 1 << 20).await.unwrap();
     let v = app.wait_for_video(&alice.token, &id, &["published", "rejected"], WAIT).await.unwrap();
     assert_eq!(v["status"], "published", "{v}");
-    let dead: Value = app
-        .get("/api/v1/admin/jobs?status=done", Some(&moderator.token))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead: Value =
+        get_json(&app, "/api/v1/admin/jobs?status=done", Some(&moderator.token)).await;
     assert_eq!(dead["items"].as_array().unwrap().len(), 2, "{dead}");
     app.stop().await.unwrap();
 }
@@ -247,13 +232,7 @@ async fn dead_letters_are_listed_and_retried() {
         app.wait_for_video(&alice.token, &video, &["rejected", "published"], WAIT).await.unwrap();
     assert_eq!(v["status"], "rejected");
     assert!(v["reason"].as_str().unwrap().starts_with("processing failed"), "{v}");
-    let dead: Value = app
-        .get("/api/v1/admin/jobs?status=dead", Some(&ops.token))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dead: Value = get_json(&app, "/api/v1/admin/jobs?status=dead", Some(&ops.token)).await;
     let items = dead["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{dead}");
     assert_eq!(
@@ -299,7 +278,7 @@ async fn private_videos_are_for_their_creator_only() {
     assert_eq!(app.get(&path, Some(&bob.token)).await.unwrap().status(), 404);
     assert_eq!(app.get(&play, Some(&bob.token)).await.unwrap().status(), 404);
     assert_eq!(app.get(&play, Some(&alice.token)).await.unwrap().status(), 200);
-    let listed: Value = app.get("/api/v1/videos", None).await.unwrap().json().await.unwrap();
+    let listed: Value = get_json(&app, "/api/v1/videos", None).await;
     assert!(listed["items"].as_array().unwrap().is_empty(), "{listed}");
     // Views of a private video are not counted (trending lists are public).
     let r = app
@@ -320,7 +299,7 @@ async fn private_videos_are_for_their_creator_only() {
     assert_eq!(put(&bob.token).await.unwrap().status(), 403);
     assert_eq!(put(&alice.token).await.unwrap().status(), 200);
     assert_eq!(app.get(&path, None).await.unwrap().status(), 200);
-    let listed: Value = app.get("/api/v1/videos", None).await.unwrap().json().await.unwrap();
+    let listed: Value = get_json(&app, "/api/v1/videos", None).await;
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
     // Bad metadata is refused at creation.
     let r = app
@@ -433,13 +412,8 @@ async fn creators_with_many_followers_get_a_higher_queue_priority() {
         app.wait_for_video(&who.token, &id, &["published", "rejected"], WAIT).await.unwrap();
         videos.push(id);
     }
-    let done: Value = app
-        .get("/api/v1/admin/jobs?status=done&limit=50", Some(&ops.token))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let done: Value =
+        get_json(&app, "/api/v1/admin/jobs?status=done&limit=50", Some(&ops.token)).await;
     let priority = |video: &str| {
         done["items"].as_array().unwrap().iter().find(|j| j["video_id"] == video).unwrap()
             ["priority"]
@@ -473,8 +447,7 @@ fn running_encoders() -> Vec<u32> {
 
 /// The media time an HLS media playlist lists, and whether it ends (`EXT-X-ENDLIST`).
 async fn rung_playlist(app: &AppSandbox, video: &str, rung: &str) -> (f64, bool) {
-    let play: Value =
-        app.get(&format!("/api/v1/videos/{video}/play"), None).await.unwrap().json().await.unwrap();
+    let play: Value = get_json(app, &format!("/api/v1/videos/{video}/play"), None).await;
     let master =
         app.client.get(app.url(play["hls"].as_str().unwrap())).send().await.unwrap().text().await;
     let master = master.unwrap();
@@ -514,13 +487,7 @@ async fn a_pass_failing_after_publication_ends_the_playlists_and_a_retry_complet
     }
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let dead: Value = app
-            .get("/api/v1/admin/jobs?status=dead", Some(&ops.token))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let dead: Value = get_json(&app, "/api/v1/admin/jobs?status=dead", Some(&ops.token)).await;
         if dead["items"].as_array().unwrap().iter().any(|j| j["video_id"] == video.as_str()) {
             break;
         }
@@ -528,8 +495,7 @@ async fn a_pass_failing_after_publication_ends_the_playlists_and_a_retry_complet
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Still published; its playlists end where the stored segments do, and say so.
-    let v: Value =
-        app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
+    let v: Value = get_json(&app, &format!("/api/v1/videos/{video}"), None).await;
     assert_eq!(v["status"], "published", "{v}");
     assert!(v["renditions"].as_array().unwrap().iter().all(|r| r["complete"] == false), "{v}");
     // The job is listed dead a moment before the worker's settled hook ends the playlists.
@@ -548,8 +514,7 @@ async fn a_pass_failing_after_publication_ends_the_playlists_and_a_retry_complet
     assert_eq!(app.post_json(&retry, &json!({}), Some(&ops.token)).await.unwrap().status(), 200);
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let v: Value =
-            app.get(&format!("/api/v1/videos/{video}"), None).await.unwrap().json().await.unwrap();
+        let v: Value = get_json(&app, &format!("/api/v1/videos/{video}"), None).await;
         let renditions = v["renditions"].as_array().unwrap();
         if renditions.iter().all(|r| r["complete"] == true) {
             break;
