@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use quicktok_log::{EventLog, FileLog, LogConfig, NewRecord, SyncPolicy};
 
+mod likes;
 mod report;
 mod upload;
 
@@ -487,6 +488,7 @@ async fn main() -> anyhow::Result<()> {
             Section::Trending => trending_section(scaled).await?,
             Section::Ladder => upload::ladder_section(&run).await?,
             Section::Tus => upload::tus_section(&run, args.tus_mib << 20).await?,
+            Section::Likes => likes::likes_section(scaled).await?,
         };
         fresh.push((section, text));
     }
