@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run seed-demo test build bench lint fmt sample-config deps-run deps-test clean
+.PHONY: run seed-demo test build bench eval lint fmt sample-config deps-run deps-test clean
 
 ## Install what is missing, build, seed demo accounts and clips when the feed is empty, and
 ## serve on http://127.0.0.1:8080 with data in ./data. The second `cargo run` reuses the build.
@@ -28,6 +28,11 @@ build:
 ## Run the benchmarks and write docs/benchmarks.md.
 bench: deps-run
 	$(CARGO) run --release --locked -p quicktok-bench -- --out docs/benchmarks.md
+
+## Evaluate the recommender offline (MovieLens 100k from PyPI recbole) and write
+## docs/recommendation.md.
+eval:
+	$(CARGO) run --release --locked -p quicktok-eval -- --data "$$(scripts/movielens.sh)" --out docs/recommendation.md
 
 lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
