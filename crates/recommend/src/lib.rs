@@ -7,6 +7,7 @@
 pub mod evaluate;
 pub mod implicit;
 pub mod itemitem;
+pub mod seen;
 
 pub use evaluate::{
     Blend, FoldMetrics, ItemPop, ModelSettings, RankingMetrics, TopN, cross_validate,
@@ -14,3 +15,4 @@ pub use evaluate::{
 };
 pub use implicit::{AlsParams, Factors, Interactions};
 pub use itemitem::{ItemItem, ItemItemParams};
+pub use seen::{SeenFilter, SeenParams};
