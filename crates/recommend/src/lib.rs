@@ -1,12 +1,25 @@
-//! QuickTok the For-You recommender. Today: the offline model ([`implicit`]: implicit-feedback
-//! matrix factorisation whose item vectors give co-engagement similarity and whose user
-//! vectors give long-term interests, with fold-in for users between trainings) and its
-//! offline evaluation ([`evaluate`], run by `make eval`). Candidates, online ranking, the
-//! seen filter and degradation are built under issue #8.
+//! QuickTok the For-You recommender (issue #8). The parts, each pure (no IO; times and
+//! randomness come from the caller):
+//! - [`implicit`] and [`itemitem`]: the offline models (iALS user/item vectors for long-term
+//!   interests, EASE item-item weights for co-engagement), evaluated by [`evaluate`]
+//!   (`make eval`);
+//! - [`interests`]: short-term interests from the last hour of engagement;
+//! - [`ranker`]: the learned logistic ranking model and its hand-tuned fallback;
+//! - [`seen`]: the per-user seen filter (Bloom, bounded false-positive rate);
+//! - [`assemble`]: a page from scored candidates (exploration share, creator diversity);
+//! - [`degrade`]: the degradation plan per request; [`covers`]: the cover bandit.
+//!
+//! The service that feeds them from the event log and serves `GET /api/v1/feed/for-you` is
+//! not built yet.
 
+pub mod assemble;
+pub mod covers;
+pub mod degrade;
 pub mod evaluate;
 pub mod implicit;
+pub mod interests;
 pub mod itemitem;
+pub mod ranker;
 pub mod seen;
 
 pub use evaluate::{
