@@ -95,6 +95,8 @@ pub struct Factors {
     k: usize,
     users: Vec<f64>,
     items: Vec<f64>,
+    /// `Yᵀ Y` of the item vectors, kept for fold-in (it costs `items x k^2` to compute).
+    item_gram: Vec<f64>,
     params: AlsParams,
 }
 
@@ -113,7 +115,8 @@ impl Factors {
             users = solve_side(&data.by_user, &items, k, &params, data.items());
             items = solve_side(&data.by_item, &users, k, &params, data.users());
         }
-        Factors { k, users, items, params }
+        let item_gram = gramian(&items, k);
+        Factors { k, users, items, item_gram, params }
     }
 
     pub fn factors(&self) -> usize {
@@ -133,10 +136,16 @@ impl Factors {
     /// A user vector for `engaged` items computed now against the trained item factors
     /// (fold-in): how new and changed users get a vector between trainings.
     pub fn fold_in(&self, engaged: &[u32]) -> Vec<f64> {
-        let gram = gramian(&self.items, self.k);
         let valid: Vec<u32> =
             engaged.iter().copied().filter(|&i| (i as usize) < self.items.len() / self.k).collect();
-        solve_row(&valid, &self.items, &gram, self.k, &self.params, self.items.len() / self.k)
+        solve_row(
+            &valid,
+            &self.items,
+            &self.item_gram,
+            self.k,
+            &self.params,
+            self.items.len() / self.k,
+        )
     }
 
     /// Affinity of a user vector for an item.
@@ -146,13 +155,38 @@ impl Factors {
 
     /// The `n` best items for `user` (a vector), skipping `exclude`, best first.
     pub fn top_n(&self, user: &[f64], n: usize, exclude: &HashSet<u32>) -> Vec<u32> {
-        let items = (self.items.len() / self.k) as u32;
-        top_by(n, (0..items).filter(|i| !exclude.contains(i)).map(|i| (self.score(user, i), i)))
+        self.top_scored(user, n, |i| exclude.contains(&i)).into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// The `n` best (score, item) for `user`, skipping items `skip` says to.
+    pub fn top_scored(
+        &self,
+        user: &[f64],
+        n: usize,
+        skip: impl Fn(u32) -> bool,
+    ) -> Vec<(f64, u32)> {
+        let scored = self
+            .items
+            .chunks_exact(self.k)
+            .enumerate()
+            .map(|(i, v)| (dot(user, v), i as u32))
+            .filter(|(_, i)| !skip(*i));
+        top_scored(n, scored)
+    }
+
+    /// Item vectors trained.
+    pub fn items(&self) -> usize {
+        self.items.len() / self.k
     }
 }
 
 /// The `n` highest-scored ids, best first (ties: lower id first).
 pub fn top_by(n: usize, scored: impl Iterator<Item = (f64, u32)>) -> Vec<u32> {
+    top_scored(n, scored).into_iter().map(|(_, id)| id).collect()
+}
+
+/// The `n` highest (score, id) pairs, best first (ties: lower id first).
+pub fn top_scored(n: usize, scored: impl Iterator<Item = (f64, u32)>) -> Vec<(f64, u32)> {
     let mut heap: std::collections::BinaryHeap<std::cmp::Reverse<Ranked>> =
         std::collections::BinaryHeap::with_capacity(n + 1);
     for (score, id) in scored {
@@ -163,7 +197,7 @@ pub fn top_by(n: usize, scored: impl Iterator<Item = (f64, u32)>) -> Vec<u32> {
     }
     let mut out: Vec<Ranked> = heap.into_iter().map(|r| r.0).collect();
     out.sort_by(|a, b| b.cmp(a));
-    out.into_iter().map(|r| r.1).collect()
+    out.into_iter().map(|r| (r.0, r.1)).collect()
 }
 
 /// A score with its id, ordered by score then by lower id (total order, NaN lowest).

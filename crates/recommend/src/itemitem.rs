@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::implicit::{Interactions, top_by};
+use crate::implicit::{Interactions, top_by, top_scored};
 
 /// Training settings.
 #[derive(Debug, Clone, Copy)]
@@ -93,8 +93,24 @@ impl ItemItem {
         top_by(n, self.scores(engaged).into_iter().filter(|(_, i)| !exclude.contains(i)))
     }
 
+    /// The `n` best (score, item) for a user who engaged with `engaged`, skipping items
+    /// `skip` says to.
+    pub fn top_scored(
+        &self,
+        engaged: &[u32],
+        n: usize,
+        skip: impl Fn(u32) -> bool,
+    ) -> Vec<(f64, u32)> {
+        top_scored(n, self.scores(engaged).into_iter().filter(|(_, i)| !skip(*i)))
+    }
+
     /// The `n` items most similar to `item` (largest weights from it), for related videos.
     pub fn similar(&self, item: u32, n: usize) -> Vec<u32> {
+        self.similar_scored(item, n).into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// [`ItemItem::similar`] with the weights.
+    pub fn similar_scored(&self, item: u32, n: usize) -> Vec<(f64, u32)> {
         let Some(&row) = self.index.get(&item) else { return Vec::new() };
         let width = self.items.len();
         let scored = self.weights[row * width..(row + 1) * width]
@@ -102,7 +118,7 @@ impl ItemItem {
             .zip(&self.items)
             .filter(|(_, i)| **i != item)
             .map(|(w, i)| (f64::from(*w), *i));
-        top_by(n, scored)
+        top_scored(n, scored)
     }
 }
 

@@ -9,19 +9,25 @@
 //! - [`assemble`]: a page from scored candidates (exploration share, creator diversity);
 //! - [`degrade`]: the degradation plan per request; [`covers`]: the cover bandit.
 //!
-//! The service that feeds them from the event log and serves `GET /api/v1/feed/for-you` is
-//! not built yet.
+//! - [`service`]: the in-process [`Recommender`] combining them (catalogue, engagement,
+//!   training, `for_you`, `related`).
+//!
+//! Feeding it from the event log and serving it over HTTP is the binary's and `api`'s job
+//! (not wired yet).
 
 pub mod assemble;
 pub mod covers;
 pub mod degrade;
+pub mod error;
 pub mod evaluate;
 pub mod implicit;
 pub mod interests;
 pub mod itemitem;
 pub mod ranker;
 pub mod seen;
+pub mod service;
 
+pub use error::RecommendError;
 pub use evaluate::{
     Blend, FoldMetrics, ItemPop, ModelSettings, RankingMetrics, TopN, cross_validate,
     evaluate as evaluate_model, k_fold, metrics_at,
@@ -29,3 +35,7 @@ pub use evaluate::{
 pub use implicit::{AlsParams, Factors, Interactions};
 pub use itemitem::{ItemItem, ItemItemParams};
 pub use seen::{SeenFilter, SeenParams};
+pub use service::{
+    FeedPage, FeedRequest, Recommended, Recommender, RecommenderParams, RelatedRequest,
+    TrainingSummary, UserEvent, VideoInfo,
+};

@@ -1,0 +1,900 @@
+//! The recommender as one in-process service: a catalogue of live clips, engagement as it
+//! happens (short-term interests, per-clip statistics, labelled impressions for training),
+//! per-user seen filters, the offline models (swapped in whole by [`Recommender::train`]),
+//! and the two reads: [`Recommender::for_you`] and [`Recommender::related`].
+//!
+//! It does no IO: the binary feeds it from the event log and asks the metadata store for
+//! follows and blocks, and every call takes the time from its caller.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::assemble::{Candidate, Source, assemble};
+use crate::degrade::{DegradeParams, Health, Plan, plan};
+use crate::error::RecommendError;
+use crate::implicit::{AlsParams, Factors, Interactions};
+use crate::interests::{Engagement, InterestParams, Interests, ShortTermInterests, Signal};
+use crate::itemitem::{ItemItem, ItemItemParams};
+use crate::ranker::{Features, LogisticModel, TrainParams, TrainReport};
+use crate::seen::{SeenFilter, SeenParams};
+
+/// A clip the recommender may show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VideoInfo {
+    pub id: u64,
+    pub author: u64,
+    pub tags: Vec<String>,
+    pub published_at_ms: i64,
+}
+
+/// Settings.
+#[derive(Debug, Clone, Copy)]
+pub struct RecommenderParams {
+    /// Share of each page given to fresh uploads (exploration).
+    pub explore_share: f64,
+    /// Uploads younger than this count as fresh.
+    pub fresh_window_ms: i64,
+    /// Candidates taken from each source before ranking.
+    pub per_source: usize,
+    /// The cached trending list (the fallback when candidates are unhealthy) is refreshed
+    /// after this long.
+    pub trending_cache_ms: i64,
+    /// Impressions without engagement after this long are negatives for the ranker.
+    pub impression_label_ms: i64,
+    /// Labelled impressions kept for training (the newest).
+    pub max_training_examples: usize,
+    pub seen: SeenParams,
+    pub interests: InterestParams,
+    pub degrade: DegradeParams,
+    pub als: AlsParams,
+    pub itemitem: ItemItemParams,
+}
+
+impl Default for RecommenderParams {
+    fn default() -> Self {
+        RecommenderParams {
+            explore_share: 0.1,
+            fresh_window_ms: 48 * 3_600_000,
+            per_source: 200,
+            trending_cache_ms: 600_000,
+            impression_label_ms: 600_000,
+            max_training_examples: 200_000,
+            seen: SeenParams::default(),
+            interests: InterestParams::default(),
+            degrade: DegradeParams::default(),
+            als: AlsParams::default(),
+            itemitem: ItemItemParams::default(),
+        }
+    }
+}
+
+/// Engagement of one user with one clip, as the event log reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UserEvent {
+    pub user: u64,
+    pub video: u64,
+    pub signal: Signal,
+    pub at_ms: i64,
+}
+
+/// Who asks and what the caller knows about them.
+#[derive(Debug, Clone, Default)]
+pub struct FeedRequest {
+    /// `None`: anonymous (trending plus exploration).
+    pub user: Option<u64>,
+    pub now_ms: i64,
+    pub followed: Vec<u64>,
+    /// Authors the user blocked or who blocked the user.
+    pub blocked: HashSet<u64>,
+    /// The current trending list, best first (empty when the ranker cannot be reached).
+    pub trending: Vec<u64>,
+    /// The author of the last clip of the previous page (from the cursor).
+    pub previous_author: Option<u64>,
+    /// Whether the candidate sources answer (the binary's health checks say).
+    pub candidates_healthy: bool,
+    /// Newest event time in the log the interest consumer reads (for its lag).
+    pub log_head_ms: i64,
+}
+
+/// One recommended clip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Recommended {
+    pub video: u64,
+    pub author: u64,
+    pub source: Source,
+    pub score: f64,
+}
+
+/// A page of the For-You feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedPage {
+    pub items: Vec<Recommended>,
+    /// The most severe active degradation.
+    pub degraded: Option<&'static str>,
+    pub plan: Plan,
+}
+
+/// What a related-videos request knows.
+#[derive(Debug, Clone, Default)]
+pub struct RelatedRequest {
+    pub video: u64,
+    pub user: Option<u64>,
+    pub blocked: HashSet<u64>,
+    pub limit: usize,
+    pub log_head_ms: i64,
+    pub candidates_healthy: bool,
+}
+
+/// What the training job did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainingSummary {
+    pub users: usize,
+    pub videos: usize,
+    pub interactions: usize,
+    pub ranker: Option<TrainReport>,
+}
+
+#[derive(Debug, Default)]
+struct Catalog {
+    videos: HashMap<u64, VideoInfo>,
+    /// Each author's clips, newest last.
+    by_author: HashMap<u64, Vec<u64>>,
+    /// (published_at, id) of every clip, for the fresh source.
+    by_time: BTreeSet<(i64, u64)>,
+    /// Clips per tag, newest last (bounded).
+    by_tag: HashMap<String, VecDeque<u64>>,
+}
+
+const PER_TAG: usize = 500;
+
+impl Catalog {
+    fn insert(&mut self, v: VideoInfo) {
+        self.remove(v.id);
+        self.by_author.entry(v.author).or_default().push(v.id);
+        self.by_time.insert((v.published_at_ms, v.id));
+        for t in &v.tags {
+            let list = self.by_tag.entry(t.clone()).or_default();
+            list.push_back(v.id);
+            if list.len() > PER_TAG {
+                list.pop_front();
+            }
+        }
+        self.videos.insert(v.id, v);
+    }
+
+    fn remove(&mut self, id: u64) {
+        if let Some(v) = self.videos.remove(&id) {
+            if let Some(list) = self.by_author.get_mut(&v.author) {
+                list.retain(|x| *x != id);
+            }
+            self.by_time.remove(&(v.published_at_ms, id));
+            for t in &v.tags {
+                if let Some(list) = self.by_tag.get_mut(t) {
+                    list.retain(|x| *x != id);
+                }
+            }
+        }
+    }
+}
+
+/// Per-clip statistics the ranker's features use.
+#[derive(Debug, Clone, Copy, Default)]
+struct ClipStats {
+    impressions: u64,
+    plays: u64,
+    completions: u64,
+}
+
+/// The offline models and their id maps (replaced whole by training).
+#[derive(Debug, Default)]
+struct Offline {
+    factors: Option<Factors>,
+    itemitem: Option<ItemItem>,
+    video_index: HashMap<u64, u32>,
+    videos: Vec<u64>,
+    user_index: HashMap<u64, u32>,
+    /// Each trained user's most recent positives (model indices), for co-engagement.
+    history: Vec<Vec<u32>>,
+    ranker: Option<LogisticModel>,
+}
+
+/// An impression waiting for its label.
+#[derive(Debug, Clone, Copy)]
+struct Impression {
+    features: Features,
+    at_ms: i64,
+    engaged: bool,
+}
+
+/// The recommender service.
+#[derive(Debug)]
+pub struct Recommender {
+    params: RecommenderParams,
+    catalog: RwLock<Catalog>,
+    offline: RwLock<Arc<Offline>>,
+    short_term: Mutex<ShortTermInterests>,
+    /// Each user's interests as of the last time real-time ones were fresh (stale mode).
+    cached_short_term: Mutex<HashMap<u64, Interests>>,
+    seen: Mutex<HashMap<u64, SeenFilter>>,
+    stats: Mutex<HashMap<u64, ClipStats>>,
+    /// Positive engagement (user, video) for the next training, bounded.
+    positives: Mutex<VecDeque<(u64, u64)>>,
+    impressions: Mutex<HashMap<(u64, u64), Impression>>,
+    examples: Mutex<VecDeque<(Features, bool)>>,
+    trending_cache: Mutex<(Vec<u64>, i64)>,
+    /// Time of the newest event applied (for the real-time lag).
+    applied_ms: AtomicI64,
+    in_flight: AtomicUsize,
+}
+
+/// Counts a request in flight while alive.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+const MAX_POSITIVES: usize = 2_000_000;
+
+impl Recommender {
+    pub fn new(params: RecommenderParams) -> Recommender {
+        Recommender {
+            params,
+            catalog: RwLock::default(),
+            offline: RwLock::default(),
+            short_term: Mutex::new(ShortTermInterests::new(params.interests)),
+            cached_short_term: Mutex::default(),
+            seen: Mutex::default(),
+            stats: Mutex::default(),
+            positives: Mutex::default(),
+            impressions: Mutex::default(),
+            examples: Mutex::default(),
+            trending_cache: Mutex::new((Vec::new(), i64::MIN)),
+            applied_ms: AtomicI64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn params(&self) -> &RecommenderParams {
+        &self.params
+    }
+
+    /// A clip became (or is again) recommendable.
+    pub fn publish(&self, video: VideoInfo) {
+        self.catalog.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(video);
+    }
+
+    /// A clip was removed, rejected or made private: never recommended again.
+    pub fn remove(&self, video: u64) {
+        self.catalog.write().unwrap_or_else(std::sync::PoisonError::into_inner).remove(video);
+    }
+
+    /// Clips in the catalogue.
+    pub fn catalog_len(&self) -> usize {
+        self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner).videos.len()
+    }
+
+    /// Applies one engagement event (within a second of it entering the log).
+    pub fn record(&self, event: UserEvent) {
+        let (author, tags) = {
+            let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            match catalog.videos.get(&event.video) {
+                Some(v) => (v.author, v.tags.clone()),
+                None => (0, Vec::new()),
+            }
+        };
+        lock(&self.short_term).record(
+            event.user,
+            Engagement {
+                video: event.video,
+                author,
+                tags,
+                signal: event.signal,
+                at_ms: event.at_ms,
+            },
+        );
+        {
+            let mut stats = lock(&self.stats);
+            let s = stats.entry(event.video).or_default();
+            match event.signal {
+                Signal::Completed => {
+                    s.plays += 1;
+                    s.completions += 1;
+                }
+                Signal::Skipped => s.plays += 1,
+                _ => {}
+            }
+        }
+        if event.signal.weight() > 0.0 {
+            let mut positives = lock(&self.positives);
+            positives.push_back((event.user, event.video));
+            if positives.len() > MAX_POSITIVES {
+                positives.pop_front();
+            }
+            if let Some(i) = lock(&self.impressions).get_mut(&(event.user, event.video)) {
+                i.engaged = true;
+            }
+        }
+        lock(&self.seen)
+            .entry(event.user)
+            .or_insert_with(|| SeenFilter::new(self.params.seen))
+            .insert(event.video);
+        self.applied_ms.fetch_max(event.at_ms, Ordering::SeqCst);
+    }
+
+    /// Marks the consumer caught up with the log at `at_ms` (no events pending).
+    pub fn caught_up(&self, at_ms: i64) {
+        self.applied_ms.fetch_max(at_ms, Ordering::SeqCst);
+    }
+
+    /// Trains the offline models on the engagement recorded so far and the ranker on the
+    /// labelled impressions (the daily job), then swaps them in.
+    pub fn train(&self, now_ms: i64) -> TrainingSummary {
+        self.label_impressions(now_ms);
+        let pairs: Vec<(u64, u64)> = lock(&self.positives).iter().copied().collect();
+        let mut user_index: HashMap<u64, u32> = HashMap::new();
+        let mut video_index: HashMap<u64, u32> = HashMap::new();
+        let mut videos = Vec::new();
+        let mut dense = Vec::with_capacity(pairs.len());
+        {
+            let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            for (u, v) in pairs {
+                if !catalog.videos.contains_key(&v) {
+                    continue;
+                }
+                let next_user = user_index.len() as u32;
+                let du = *user_index.entry(u).or_insert(next_user);
+                let dv = *video_index.entry(v).or_insert_with(|| {
+                    videos.push(v);
+                    (videos.len() - 1) as u32
+                });
+                dense.push((du, dv));
+            }
+        }
+        let data = Interactions::from_pairs(user_index.len(), videos.len(), dense.iter().copied());
+        let (factors, itemitem) = if dense.is_empty() {
+            (None, None)
+        } else {
+            (
+                Some(Factors::train(&data, self.params.als)),
+                Some(ItemItem::train(&data, self.params.itemitem)),
+            )
+        };
+        let examples: Vec<(Features, bool)> = lock(&self.examples).iter().copied().collect();
+        let has_both = examples.iter().any(|e| e.1) && examples.iter().any(|e| !e.1);
+        let (ranker, report) = if examples.len() >= 200 && has_both {
+            let (model, report) = LogisticModel::train(&examples, TrainParams::default());
+            (Some(model), Some(report))
+        } else {
+            (None, None)
+        };
+        let summary = TrainingSummary {
+            users: user_index.len(),
+            videos: videos.len(),
+            interactions: dense.len(),
+            ranker: report,
+        };
+        let history = (0..data.users() as u32)
+            .map(|u| {
+                let all = data.of_user(u);
+                all[all.len().saturating_sub(50)..].to_vec()
+            })
+            .collect();
+        let offline =
+            Offline { factors, itemitem, video_index, videos, user_index, history, ranker };
+        *self.offline.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Arc::new(offline);
+        summary
+    }
+
+    /// Impressions old enough become training examples (engaged or not).
+    fn label_impressions(&self, now_ms: i64) {
+        let cutoff = now_ms - self.params.impression_label_ms;
+        let mut ready = Vec::new();
+        lock(&self.impressions).retain(|_, i| {
+            if i.at_ms <= cutoff {
+                ready.push((i.features, i.engaged));
+                false
+            } else {
+                true
+            }
+        });
+        let mut examples = lock(&self.examples);
+        examples.extend(ready);
+        while examples.len() > self.params.max_training_examples {
+            examples.pop_front();
+        }
+    }
+
+    fn health(&self, req: &FeedRequest) -> Health {
+        let applied = self.applied_ms.load(Ordering::SeqCst);
+        Health {
+            realtime_lag_ms: (req.log_head_ms - applied).max(0),
+            candidates_healthy: req.candidates_healthy,
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The user's short-term interests, live or (stale mode) as last cached.
+    fn interests(&self, user: u64, now_ms: i64, live: bool) -> Interests {
+        if live {
+            let fresh = lock(&self.short_term).interests(user, now_ms);
+            lock(&self.cached_short_term).insert(user, fresh.clone());
+            fresh
+        } else {
+            lock(&self.cached_short_term).get(&user).cloned().unwrap_or_default()
+        }
+    }
+
+    /// The trending list to fall back on: the request's when it has one (refreshing the
+    /// cache every `trending_cache_ms`), else the cached one.
+    fn trending(&self, req: &FeedRequest) -> Vec<u64> {
+        let mut cache = lock(&self.trending_cache);
+        let stale = req.now_ms.saturating_sub(cache.1) >= self.params.trending_cache_ms;
+        if !req.trending.is_empty() && (stale || cache.0.is_empty()) {
+            *cache = (req.trending.iter().copied().take(1000).collect(), req.now_ms);
+        }
+        if req.trending.is_empty() { cache.0.clone() } else { req.trending.clone() }
+    }
+
+    /// A page of the For-You feed. Served clips count as seen, so the next page never
+    /// repeats them.
+    pub fn for_you(&self, req: &FeedRequest) -> FeedPage {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _guard = InFlight(&self.in_flight);
+        let plan = plan(&self.params.degrade, self.health(req));
+        let trending = self.trending(req);
+        let offline =
+            self.offline.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = req.user.and_then(|u| lock(&self.seen).get(&u).cloned());
+        let allowed = |id: u64| -> Option<&VideoInfo> {
+            let v = catalog.videos.get(&id)?;
+            let own = req.user == Some(v.author);
+            let seen_it = seen.as_ref().is_some_and(|s| s.contains(id));
+            (!own && !seen_it && !req.blocked.contains(&v.author)).then_some(v)
+        };
+        let n = self.params.per_source;
+        let mut raw: Vec<(u64, Source, f64)> = Vec::new();
+        for (rank, id) in trending.iter().enumerate().take(n) {
+            raw.push((*id, Source::Trending, 1.0 / (1.0 + rank as f64)));
+        }
+        let interests = match req.user {
+            Some(u) if plan.candidates => self.interests(u, req.now_ms, plan.live_short_term),
+            _ => Interests::default(),
+        };
+        if plan.candidates {
+            // Fresh uploads with the fewest impressions.
+            let since = req.now_ms - self.params.fresh_window_ms;
+            let stats = lock(&self.stats);
+            let mut fresh: Vec<(u64, u64)> = catalog
+                .by_time
+                .range((since, 0)..)
+                .rev()
+                .take(n * 4)
+                .map(|(_, id)| (stats.get(id).map_or(0, |s| s.impressions), *id))
+                .collect();
+            drop(stats);
+            fresh.sort_unstable();
+            raw.extend(
+                fresh
+                    .into_iter()
+                    .take(n)
+                    .map(|(imp, id)| (id, Source::Fresh, 1.0 / (1.0 + imp as f64))),
+            );
+            for author in &req.followed {
+                if let Some(list) = catalog.by_author.get(author) {
+                    raw.extend(list.iter().rev().take(10).map(|id| (*id, Source::Following, 1.0)));
+                }
+            }
+            if let Some(user) = req.user {
+                self.model_candidates(&offline, user, &interests, n, &mut raw);
+                // Clips carrying the tags the user engaged with in the last hour.
+                let mut tags: Vec<(&String, &f64)> =
+                    interests.tags.iter().filter(|(_, w)| **w > 0.0).collect();
+                tags.sort_by(|a, b| b.1.total_cmp(a.1));
+                for (tag, w) in tags.into_iter().take(5) {
+                    if let Some(list) = catalog.by_tag.get(tag.as_str()) {
+                        raw.extend(
+                            list.iter().rev().take(n / 4).map(|id| (*id, Source::ShortTerm, *w)),
+                        );
+                    }
+                }
+            }
+        }
+        let followed: HashSet<u64> = req.followed.iter().copied().collect();
+        let ranker = offline.ranker.unwrap_or_else(LogisticModel::fallback);
+        let user_vector = req.user.and_then(|u| self.user_vector(&offline, u, &interests));
+        let stats = lock(&self.stats).clone_subset(raw.iter().map(|r| r.0));
+        let mut candidates = Vec::with_capacity(raw.len());
+        let mut features_of: HashMap<u64, Features> = HashMap::new();
+        for (id, source, source_score) in raw {
+            let Some(v) = allowed(id) else { continue };
+            let features = features_of.entry(id).or_insert_with(|| {
+                let s = stats.get(&id).copied().unwrap_or_default();
+                let long_term = match (&offline.factors, &user_vector, offline.video_index.get(&id))
+                {
+                    (Some(f), Some(u), Some(&i)) => f.score(u, i),
+                    _ => 0.0,
+                };
+                let completion = (s.completions as f64 + 1.0) / (s.plays as f64 + 2.0);
+                Features::new(
+                    long_term,
+                    if source == Source::ItemItem { source_score } else { 0.0 },
+                    interests.affinity(v.author, &v.tags),
+                    followed.contains(&v.author),
+                    s.plays,
+                    (req.now_ms - v.published_at_ms) as f64 / 3_600_000.0,
+                    completion,
+                )
+            });
+            candidates.push(Candidate {
+                video: id,
+                author: v.author,
+                source,
+                score: ranker.predict(features),
+            });
+        }
+        drop(catalog);
+        let share = if req.user.is_none() {
+            self.params.explore_share.max(0.2)
+        } else {
+            self.params.explore_share
+        };
+        let page = assemble(&candidates, plan.page_size, share, req.previous_author);
+        self.served(req, &page, &features_of);
+        FeedPage {
+            items: page
+                .iter()
+                .map(|c| Recommended {
+                    video: c.video,
+                    author: c.author,
+                    source: c.source,
+                    score: c.score,
+                })
+                .collect(),
+            degraded: plan.degraded(),
+            plan,
+        }
+    }
+
+    /// Long-term (user vector) and co-engagement candidates.
+    fn model_candidates(
+        &self,
+        offline: &Offline,
+        user: u64,
+        interests: &Interests,
+        n: usize,
+        raw: &mut Vec<(u64, Source, f64)>,
+    ) {
+        if let (Some(factors), Some(vector)) =
+            (&offline.factors, self.user_vector(offline, user, interests))
+        {
+            for (score, i) in factors.top_scored(&vector, n, |_| false) {
+                if let Some(id) = offline.videos.get(i as usize) {
+                    raw.push((*id, Source::LongTerm, score));
+                }
+            }
+        }
+        if let Some(itemitem) = &offline.itemitem {
+            let mut engaged: Vec<u32> = interests
+                .positives
+                .iter()
+                .filter_map(|v| offline.video_index.get(v).copied())
+                .collect();
+            // Long-term positives fill up to 50 seeds after the last hour's.
+            if let Some(history) =
+                offline.user_index.get(&user).and_then(|u| offline.history.get(*u as usize))
+            {
+                engaged.extend(
+                    history
+                        .iter()
+                        .rev()
+                        .filter(|i| !engaged.contains(i))
+                        .take(50)
+                        .copied()
+                        .collect::<Vec<_>>(),
+                );
+            }
+            engaged.truncate(50);
+            if !engaged.is_empty() {
+                for (score, i) in itemitem.top_scored(&engaged, n, |_| false) {
+                    if let Some(id) = offline.videos.get(i as usize) {
+                        raw.push((*id, Source::ItemItem, score));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The user's vector: trained, or folded in from the last hour's positives.
+    fn user_vector(&self, offline: &Offline, user: u64, interests: &Interests) -> Option<Vec<f64>> {
+        let factors = offline.factors.as_ref()?;
+        if !interests.positives.is_empty() {
+            let mut engaged: Vec<u32> = interests
+                .positives
+                .iter()
+                .filter_map(|v| offline.video_index.get(v).copied())
+                .collect();
+            if let Some(u) = offline.user_index.get(&user).and_then(|u| factors.user_vector(*u)) {
+                // Trained vector plus the recent clips: blend by folding both in.
+                if engaged.is_empty() {
+                    return Some(u.to_vec());
+                }
+                let recent = factors.fold_in(&engaged);
+                return Some(u.iter().zip(&recent).map(|(a, b)| 0.5 * a + 0.5 * b).collect());
+            }
+            engaged.truncate(100);
+            if !engaged.is_empty() {
+                return Some(factors.fold_in(&engaged));
+            }
+        }
+        offline.user_index.get(&user).and_then(|u| factors.user_vector(*u)).map(<[f64]>::to_vec)
+    }
+
+    /// Served clips: seen from now on, counted as impressions, kept for labelling.
+    fn served(&self, req: &FeedRequest, page: &[Candidate], features: &HashMap<u64, Features>) {
+        {
+            let mut stats = lock(&self.stats);
+            for c in page {
+                stats.entry(c.video).or_default().impressions += 1;
+            }
+        }
+        let Some(user) = req.user else { return };
+        {
+            let mut seen = lock(&self.seen);
+            let filter = seen.entry(user).or_insert_with(|| SeenFilter::new(self.params.seen));
+            for c in page {
+                filter.insert(c.video);
+            }
+        }
+        let mut impressions = lock(&self.impressions);
+        for c in page {
+            if let Some(f) = features.get(&c.video) {
+                impressions.insert(
+                    (user, c.video),
+                    Impression { features: *f, at_ms: req.now_ms, engaged: false },
+                );
+            }
+        }
+    }
+
+    /// Clips to play next after `video`: co-engaged ones first, then clips sharing its
+    /// tags, then its author's; never seen, blocked, removed or the user's own.
+    pub fn related(&self, req: &RelatedRequest) -> Result<Vec<u64>, RecommendError> {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        let _guard = InFlight(&self.in_flight);
+        let health = Health {
+            realtime_lag_ms: (req.log_head_ms - self.applied_ms.load(Ordering::SeqCst)).max(0),
+            candidates_healthy: req.candidates_healthy,
+            in_flight: self.in_flight.load(Ordering::SeqCst),
+        };
+        if !plan(&self.params.degrade, health).related {
+            return Err(RecommendError::Shed);
+        }
+        let (video, user, blocked, n) = (req.video, req.user, &req.blocked, req.limit);
+        let offline =
+            self.offline.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = user.and_then(|u| lock(&self.seen).get(&u).cloned());
+        let mut out: Vec<u64> = Vec::with_capacity(n);
+        let push = |id: u64, out: &mut Vec<u64>| {
+            let Some(v) = catalog.videos.get(&id) else { return };
+            if id == video
+                || out.contains(&id)
+                || user == Some(v.author)
+                || blocked.contains(&v.author)
+                || seen.as_ref().is_some_and(|s| s.contains(id))
+            {
+                return;
+            }
+            out.push(id);
+        };
+        if let (Some(itemitem), Some(&i)) = (&offline.itemitem, offline.video_index.get(&video)) {
+            for (_, j) in itemitem.similar_scored(i, n * 2) {
+                if let Some(id) = offline.videos.get(j as usize) {
+                    push(*id, &mut out);
+                }
+            }
+        }
+        if let Some(v) = catalog.videos.get(&video) {
+            for t in &v.tags {
+                for id in catalog.by_tag.get(t).into_iter().flatten().rev().take(n * 2) {
+                    push(*id, &mut out);
+                }
+            }
+            for id in catalog.by_author.get(&v.author).into_iter().flatten().rev().take(n) {
+                push(*id, &mut out);
+            }
+        }
+        out.truncate(n);
+        Ok(out)
+    }
+}
+
+trait CloneSubset {
+    fn clone_subset(&self, ids: impl Iterator<Item = u64>) -> HashMap<u64, ClipStats>;
+}
+
+impl CloneSubset for HashMap<u64, ClipStats> {
+    fn clone_subset(&self, ids: impl Iterator<Item = u64>) -> HashMap<u64, ClipStats> {
+        ids.filter_map(|id| self.get(&id).map(|s| (id, *s))).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+    const NOW: i64 = 1_000 * HOUR;
+
+    /// 200 clips by 20 authors, tagged by topic (`t0`..`t3`), published over the last day.
+    fn world(params: RecommenderParams) -> Recommender {
+        let r = Recommender::new(params);
+        for id in 1..=200u64 {
+            r.publish(VideoInfo {
+                id,
+                author: 1000 + id % 20,
+                tags: vec![format!("t{}", id % 4)],
+                published_at_ms: NOW - 24 * HOUR + id as i64 * 60_000,
+            });
+        }
+        r
+    }
+
+    fn request(user: u64) -> FeedRequest {
+        FeedRequest {
+            user: Some(user),
+            now_ms: NOW,
+            trending: (1..=50).collect(),
+            candidates_healthy: true,
+            log_head_ms: NOW,
+            ..FeedRequest::default()
+        }
+    }
+
+    #[test]
+    fn pages_never_repeat_and_respect_the_rules() {
+        let r = world(RecommenderParams::default());
+        r.caught_up(NOW);
+        r.remove(7);
+        let mut req = request(1003);
+        req.blocked.insert(1005);
+        let mut shown = HashSet::new();
+        for _ in 0..3 {
+            let page = r.for_you(&req);
+            assert_eq!(page.degraded, None);
+            assert!(!page.items.is_empty());
+            for w in page.items.windows(2) {
+                assert_ne!(w[0].author, w[1].author);
+            }
+            if let (Some(prev), Some(first)) = (req.previous_author, page.items.first()) {
+                assert_ne!(prev, first.author);
+            }
+            for item in &page.items {
+                assert!(shown.insert(item.video), "clip {} shown twice", item.video);
+                assert_ne!(item.author, 1003, "own clip");
+                assert_ne!(item.author, 1005, "blocked author");
+                assert_ne!(item.video, 7, "removed clip");
+            }
+            req.previous_author = page.items.last().map(|i| i.author);
+        }
+    }
+
+    #[test]
+    fn short_term_interest_shows_up_on_the_next_page() {
+        let r = world(RecommenderParams::default());
+        let user = 1;
+        let topic_share = |page: &FeedPage| {
+            page.items.iter().filter(|i| i.video % 4 == 3).count() as f64
+                / page.items.len().max(1) as f64
+        };
+        let before = topic_share(&r.for_you(&request(user)));
+        // The user completes and likes a few `t3` clips: events applied at once.
+        for (n, video) in [103u64, 107, 111, 115].into_iter().enumerate() {
+            for signal in [Signal::Completed, Signal::Liked] {
+                r.record(UserEvent { user, video, signal, at_ms: NOW - 1_000 + n as i64 });
+            }
+        }
+        let after = topic_share(&r.for_you(&request(user)));
+        assert!(after > before + 0.2, "t3 share {before} -> {after}");
+    }
+
+    #[test]
+    fn degradation_levels_and_recovery() {
+        let params = RecommenderParams {
+            degrade: DegradeParams { max_in_flight: 1, ..DegradeParams::default() },
+            ..RecommenderParams::default()
+        };
+        let r = world(params);
+        r.caught_up(NOW - 10_000);
+        let page = r.for_you(&request(1));
+        assert_eq!(page.degraded, Some("realtime_stale"));
+        r.caught_up(NOW);
+        assert_eq!(r.for_you(&request(1)).degraded, None, "recovers when the consumer catches up");
+
+        // Candidates down: only the cached trending list is served.
+        let mut down = request(2);
+        down.candidates_healthy = false;
+        down.trending = Vec::new();
+        let page = r.for_you(&down);
+        assert_eq!(page.degraded, Some("trending_fallback"));
+        assert!(
+            page.items.iter().all(|i| i.source == Source::Trending && i.video <= 50),
+            "{:?}",
+            page.items
+        );
+        assert!(!page.items.is_empty(), "the cached list from the earlier requests is used");
+
+        // Overload: a request while another is in flight gets the short list, related shed.
+        r.in_flight.fetch_add(1, Ordering::SeqCst);
+        let page = r.for_you(&request(3));
+        assert_eq!(page.degraded, Some("overloaded"));
+        assert!(page.items.len() <= 20);
+        let related = RelatedRequest {
+            video: 3,
+            limit: 5,
+            log_head_ms: NOW,
+            candidates_healthy: true,
+            ..Default::default()
+        };
+        assert_eq!(r.related(&related), Err(RecommendError::Shed));
+        r.in_flight.fetch_sub(1, Ordering::SeqCst);
+        assert!(r.related(&related).is_ok_and(|v| !v.is_empty()));
+    }
+
+    #[test]
+    fn training_uses_the_platform_engagement() {
+        let r = world(RecommenderParams::default());
+        r.caught_up(NOW);
+        // Users 1..=40 like the clips of "their" topic; each then gets feeds whose impressions
+        // become ranker examples.
+        for user in 1..=40u64 {
+            for video in (1..=200u64).filter(|v| v % 4 == user % 4).take(20) {
+                r.record(UserEvent { user, video, signal: Signal::Liked, at_ms: NOW - HOUR / 2 });
+            }
+            // They complete what they were shown of their topic and skip the rest.
+            for item in r.for_you(&request(user)).items {
+                let signal =
+                    if item.video % 4 == user % 4 { Signal::Completed } else { Signal::Skipped };
+                r.record(UserEvent { user, video: item.video, signal, at_ms: NOW });
+            }
+        }
+        let summary = r.train(NOW + HOUR);
+        assert_eq!(summary.users, 40);
+        assert!(summary.interactions > 800, "likes plus completions: {summary:?}");
+        let Some(report) = summary.ranker else { panic!("no ranker trained: {summary:?}") };
+        assert!(report.examples >= 200, "{report:?}");
+        // Completion followed the short-term topic signal, which the model must pick up.
+        assert!(report.holdout_auc > 0.7, "{report:?}");
+        // The trained models answer related-video requests by co-engagement: same topic.
+        let req = RelatedRequest {
+            video: 4,
+            limit: 5,
+            log_head_ms: NOW,
+            candidates_healthy: true,
+            ..Default::default()
+        };
+        let related = r.related(&req).unwrap_or_default();
+        assert_eq!(related.len(), 5);
+        assert!(related.iter().all(|v| v % 4 == 0), "{related:?}");
+    }
+
+    #[test]
+    fn anonymous_users_get_trending_and_exploration() {
+        let r = world(RecommenderParams::default());
+        let mut req = request(0);
+        req.user = None;
+        let page = r.for_you(&req);
+        assert!(page.items.iter().any(|i| i.source == Source::Trending));
+        assert!(page.items.iter().any(|i| i.source == Source::Fresh));
+    }
+}
