@@ -7,6 +7,9 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
+mod latency;
+mod simulate;
+
 use anyhow::Context;
 use clap::Parser;
 use quicktok_recommend::{
@@ -29,6 +32,11 @@ struct Args {
     /// part (never its test part) and print the grid instead of writing the report.
     #[arg(long)]
     tune: bool,
+    /// Users and videos of the latency benchmark (the scale by default).
+    #[arg(long, default_value_t = 10_000)]
+    users: usize,
+    #[arg(long, default_value_t = 100_000)]
+    videos: usize,
 }
 
 /// A data set: how many users and items (dense indices) and who engaged with what.
@@ -126,6 +134,86 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), Linux")
 }
 
+fn simulation_section(report: &mut String, p: simulate::SimParams) -> std::fmt::Result {
+    let started = Instant::now();
+    let r = simulate::run(p);
+    writeln!(report, "\n## Simulation: For-You vs trending-only\n")?;
+    writeln!(
+        report,
+        "{} synthetic users with hidden interests (three favourite topics of 20) watch one session a day of {} pages of 20 clips; a clip is completed with probability 0.05 + 0.9 x interest x quality and liked with probability 0.5 x interest when completed. {} clips at the start, {} more a day, by 200 creators who mostly keep to one topic. The For-You feed is the real `Recommender` (short-term interests from every event, daily training of the offline models and the ranker); the trending-only feed shows yesterday's most completed clips the user has not seen. Same world, same seeds; {:.0} s.\n",
+        p.users,
+        p.pages_per_day,
+        p.initial_clips,
+        p.clips_per_day,
+        started.elapsed().as_secs_f64()
+    )?;
+    writeln!(
+        report,
+        "| day | For-You completion | trending completion | For-You like rate | trending like rate |"
+    )?;
+    writeln!(report, "|---:|---:|---:|---:|---:|")?;
+    for (d, (f, t)) in r.for_you.iter().zip(&r.trending).enumerate() {
+        writeln!(
+            report,
+            "| {} | {:.1}% | {:.1}% | {:.2}% | {:.2}% |",
+            d + 1,
+            100.0 * f.completion_rate(),
+            100.0 * t.completion_rate(),
+            100.0 * f.like_rate(),
+            100.0 * t.like_rate()
+        )?;
+    }
+    let last = |v: &[simulate::DayFigures]| v.last().copied().unwrap_or_default();
+    writeln!(
+        report,
+        "\nLast day: For-You completes **{:.2}x** as many shown clips as trending-only and earns **{:.2}x** the likes.\n",
+        last(&r.for_you).completion_rate()
+            / last(&r.trending).completion_rate().max(f64::MIN_POSITIVE),
+        last(&r.for_you).like_rate() / last(&r.trending).like_rate().max(f64::MIN_POSITIVE)
+    )?;
+    writeln!(
+        report,
+        "A new interest: on day {}, {} users drop their interests for one topic only (its clips are {:.1}% of the catalogue). The topic's share of their For-You pages in that day's session, page by page (five minutes apart), before any daily retraining:\n",
+        p.shift_day + 1,
+        p.shift_users,
+        100.0 * r.new_topic_base_share
+    )?;
+    writeln!(report, "| page of the session | new topic's share |")?;
+    writeln!(report, "|---:|---:|")?;
+    for (n, share) in r.new_interest_share.iter().enumerate() {
+        writeln!(report, "| {} | {:.1}% |", n + 1, 100.0 * share)?;
+    }
+    Ok(())
+}
+
+fn latency_section(report: &mut String, users: usize, videos: usize) -> std::fmt::Result {
+    let r = latency::run(users, videos, 30, 2_000);
+    writeln!(report, "\n## Latency: `Recommender::for_you`\n")?;
+    writeln!(
+        report,
+        "{} users, {} videos, {} engagement events (power-law popularity), trained in {:.1} s (iALS {} factors, item-item over the {} most engaged-with clips); then {} pages of up to {} clips for random users with 20 followed creators each, one after another on one thread. The HTTP layer is not included.\n",
+        r.users,
+        r.videos,
+        r.interactions,
+        r.train_secs,
+        r.factors,
+        r.head_items,
+        r.requests,
+        r.page
+    )?;
+    writeln!(report, "| p50 ms | p99 ms | pages/s (one thread) | goal |")?;
+    writeln!(report, "|---:|---:|---:|---|")?;
+    writeln!(
+        report,
+        "| {:.2} | {:.2} | {:.0} | p99 <= 20 ms: **{}** |",
+        r.p50_ms,
+        r.p99_ms,
+        r.per_s,
+        if r.p99_ms <= 20.0 { "met" } else { "not met" }
+    )?;
+    Ok(())
+}
+
 fn row(report: &mut String, name: &str, m: &RankingMetrics) -> std::fmt::Result {
     writeln!(report, "| {name} | {:.4} | {:.4} | {:.4} |", m.ndcg, m.precision, m.recall)
 }
@@ -209,6 +297,10 @@ fn main() -> anyhow::Result<()> {
             f.blend.ndcg
         )?;
     }
+    eprintln!("simulation");
+    simulation_section(&mut report, simulate::SimParams::default())?;
+    eprintln!("latency");
+    latency_section(&mut report, args.users, args.videos)?;
     if let Some(parent) = args.out.parent() {
         std::fs::create_dir_all(parent)?;
     }
