@@ -976,6 +976,13 @@ pub async fn stories_stay_out_of_public_listings(db: &TestDb) {
     assert_eq!(ids(&videos.published_by_tag("cats", None, 10).await.unwrap()), [10]);
     assert_eq!(ids(&videos.published_by_tag("cats", Some(Id(12)), 10).await.unwrap()), [10]);
     assert_eq!(ids(&videos.by_author(Id(1), None, 10).await.unwrap()), [11, 10]);
+    // The author's archive: stories only, expired ones and every status included.
+    story(db, 12, 1, NOW - 2 * LIFETIME).await;
+    video(db, 13, 1, &[]).await;
+    videos.set_kind(Id(13), VideoKind::Story, NOW).await.unwrap();
+    assert_eq!(ids(&videos.stories_by_author(Id(1), None, 10).await.unwrap()), [13, 12, 11]);
+    assert_eq!(ids(&videos.stories_by_author(Id(1), Some(Id(13)), 1).await.unwrap()), [12]);
+    assert!(videos.stories_by_author(Id(2), None, 10).await.unwrap().is_empty());
 }
 
 fn row_summary(rows: &[crate::AuthorStories]) -> Vec<(u64, i64, u32, u32, u64)> {

@@ -291,6 +291,15 @@ const BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
      archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
      FROM videos WHERE author_id = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
+const STORIES_BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
+     FROM videos WHERE author_id = $1 AND kind = 'story' ORDER BY id DESC LIMIT $2";
+const STORIES_BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, \
+     reason, duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
+     FROM videos WHERE author_id = $1 AND kind = 'story' AND id < $3 \
+     ORDER BY id DESC LIMIT $2";
 const PUBLISHED_BY_TAG: &str = "SELECT v.id, v.author_id, v.title, v.description, v.status, \
      v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, v.published_at_ms, \
      v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, v.view_count, v.private, \
@@ -621,6 +630,18 @@ impl<'a> Videos<'a> {
         limit: u32,
     ) -> Result<Vec<Video>> {
         let sql = if before.is_some() { BY_AUTHOR_BEFORE } else { BY_AUTHOR };
+        self.list(sql, ListKey::Author(author_id.as_i64()), before, limit).await
+    }
+
+    /// An author's stories in every status, expired ones included (their archive), newest
+    /// first: at most `limit` of those with an id below `before` (all when `None`).
+    pub async fn stories_by_author(
+        &self,
+        author_id: Id,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Video>> {
+        let sql = if before.is_some() { STORIES_BY_AUTHOR_BEFORE } else { STORIES_BY_AUTHOR };
         self.list(sql, ListKey::Author(author_id.as_i64()), before, limit).await
     }
 
