@@ -177,7 +177,7 @@ fn group_unseen(rows: Vec<LiveRow>) -> Vec<AuthorStories> {
         }
     }
     let mut out: Vec<AuthorStories> = by_author.into_values().filter(|a| a.unseen > 0).collect();
-    out.sort_by(|a, b| (b.latest_at_ms, b.author_id).cmp(&(a.latest_at_ms, a.author_id)));
+    out.sort_by_key(|a| std::cmp::Reverse((a.latest_at_ms, a.author_id)));
     out
 }
 

@@ -92,7 +92,7 @@ async fn story_row_progress_blocks_and_exact_expiry() {
     // Stories stay out of the public list; the video is there.
     let (status, list) = get(&app, "/api/v1/videos", None).await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&list["items"]), [video.clone()]);
+    assert_eq!(ids(&list["items"]), [video]);
 
     let ann_id = ann.user_id.clone();
     assert_eq!(row(&app, &viewer).await, [(ann_id.clone(), 2, 2, s1.clone())]);

@@ -178,20 +178,17 @@ pub async fn of_author(
             play_urls(&state, s, &renditions)
         })
         .collect();
-    let flags: Vec<(bool, Option<i64>, Option<i64>, Option<i64>)> = stories
-        .iter()
-        .map(|s| (seen(s), s.published_at_ms, s.expires_at_ms, s.duration_ms))
-        .collect();
+    let seen: Vec<bool> = stories.iter().map(seen).collect();
     let views = video_views(&state, stories).await?;
     let items = views
         .into_iter()
         .zip(plays)
-        .zip(flags)
-        .map(|((video, play), (seen, published_at_ms, expires_at_ms, duration_ms))| StoryItem {
+        .zip(seen)
+        .map(|((video, play), seen)| StoryItem {
             id: video.id.clone(),
-            published_at_ms,
-            expires_at_ms,
-            duration_ms,
+            published_at_ms: video.published_at_ms,
+            expires_at_ms: video.expires_at_ms,
+            duration_ms: video.duration_ms,
             seen,
             play,
             video,
