@@ -17,6 +17,7 @@ mod refresh_tokens;
 mod renditions;
 mod social;
 mod store;
+mod stories;
 mod uploads;
 mod users;
 mod video_blobs;
@@ -37,7 +38,10 @@ pub use refresh_tokens::{ConsumeOutcome, NewRefreshToken, RefreshTokens, TokenOw
 pub use renditions::{RenditionRow, Renditions};
 pub use social::{BlockOutcome, NewShare, Report, ReportTarget, Social, UserLink};
 pub use store::{Backend, MetaStore};
+pub use stories::{AuthorStories, Stories};
 pub use uploads::{NewUpload, Upload, UploadUsage, Uploads};
 pub use users::{NewUser, User, Users};
 pub use video_blobs::{VideoBlob, VideoBlobs};
-pub use videos::{NewVideo, ParseVideoStatusError, Video, VideoStatus, Videos};
+pub use videos::{
+    NewVideo, ParseVideoKindError, ParseVideoStatusError, Video, VideoKind, VideoStatus, Videos,
+};

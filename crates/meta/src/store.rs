@@ -21,6 +21,7 @@ use crate::plays::Plays;
 use crate::refresh_tokens::RefreshTokens;
 use crate::renditions::Renditions;
 use crate::social::Social;
+use crate::stories::Stories;
 use crate::uploads::Uploads;
 use crate::users::Users;
 use crate::video_blobs::VideoBlobs;
@@ -206,6 +207,11 @@ impl MetaStore {
     /// Follows, blocks, likes, shares and reports.
     pub fn social(&self) -> Social<'_> {
         Social::new(self)
+    }
+
+    /// Stories: followed authors' live stories and per-viewer progress.
+    pub fn stories(&self) -> Stories<'_> {
+        Stories::new(self)
     }
 
     /// Comments and their replies.

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 use crate::{
     BlobActivityRow, ConsumeOutcome, Fingerprint, MetaConfig, MetaError, MetaStore,
     NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow, PlayDelta,
-    RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob, VideoStatus,
+    RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob, VideoKind, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -201,6 +201,11 @@ macro_rules! meta_testsuite {
             videos_set_cover_round_trip,
             videos_latest_published_pages_newest_first,
             videos_private_ones_stay_out_of_public_listings,
+            stories_kind_round_trips_and_expiry_is_fixed_at_publication,
+            stories_stay_out_of_public_listings,
+            stories_followed_row_respects_progress_expiry_blocks_and_order,
+            stories_live_of_author_in_watch_order,
+            stories_progress_is_monotonic_and_per_viewer,
             video_blobs_attach_list_detach,
             plays_record_increments_across_batches_and_hours,
             plays_last_play_only_moves_forward,
@@ -904,6 +909,203 @@ pub async fn videos_private_ones_stay_out_of_public_listings(db: &TestDb) {
     assert_eq!(ids(&videos.latest_published(None, 10).await.unwrap()), [11, 10]);
     let err = videos.set_private(Id(99), true, NOW).await.unwrap_err();
     assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// Stories.
+
+const LIFETIME: i64 = 24 * HOUR;
+
+/// A story by `author`, published at `at` with [`LIFETIME`].
+async fn story(db: &TestDb, id: u64, author: u64, at: i64) -> Video {
+    video(db, id, author, &[]).await;
+    db.videos().set_kind(Id(id), VideoKind::Story, at).await.unwrap();
+    db.videos().publish(Id(id), at, LIFETIME).await.unwrap()
+}
+
+pub async fn stories_kind_round_trips_and_expiry_is_fixed_at_publication(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let videos = db.videos();
+    let plain = video(db, 10, 1, &[]).await;
+    assert_eq!((plain.kind, plain.expires_at_ms), (VideoKind::Video, None));
+    video(db, 11, 1, &[]).await;
+    videos.set_kind(Id(11), VideoKind::Story, NOW + 1).await.unwrap();
+    let got = videos.by_id(Id(11)).await.unwrap().unwrap();
+    assert_eq!((got.kind, got.expires_at_ms, got.updated_at_ms), (VideoKind::Story, None, NOW + 1));
+
+    // Publication fixes a story's expiry; a video gets none.
+    let v = videos.publish(Id(10), NOW + 2, LIFETIME).await.unwrap();
+    assert_eq!(
+        (v.status, v.published_at_ms, v.expires_at_ms),
+        (VideoStatus::Published, Some(NOW + 2), None)
+    );
+    let s = videos.publish(Id(11), NOW + 3, LIFETIME).await.unwrap();
+    assert_eq!((s.status, s.published_at_ms), (VideoStatus::Published, Some(NOW + 3)));
+    assert_eq!(s.expires_at_ms, Some(NOW + 3 + LIFETIME));
+    assert_eq!(videos.by_id(Id(11)).await.unwrap(), Some(s.clone()));
+    assert!(!s.expired_at(NOW + 3 + LIFETIME - 1));
+    assert!(s.expired_at(NOW + 3 + LIFETIME));
+    assert!(!v.expired_at(i64::MAX), "videos never expire");
+
+    // Removed and republished later: the expiry stays where the first publication put it.
+    videos.set_status(Id(11), VideoStatus::Removed, Some("abuse"), NOW + 4).await.unwrap();
+    let again = videos.publish(Id(11), NOW + 5, LIFETIME * 2).await.unwrap();
+    assert_eq!((again.reason, again.expires_at_ms), (None, Some(NOW + 3 + LIFETIME)));
+    assert_eq!(again.published_at_ms, Some(NOW + 3));
+
+    for err in [
+        videos.set_kind(Id(99), VideoKind::Story, NOW).await.unwrap_err(),
+        videos.publish(Id(99), NOW, LIFETIME).await.unwrap_err(),
+    ] {
+        assert!(matches!(err, MetaError::NotFound), "{err:?}");
+    }
+}
+
+/// Stories are published videos, but no public listing shows them; their author's own list
+/// does.
+pub async fn stories_stay_out_of_public_listings(db: &TestDb) {
+    user(db, 1, "alice").await;
+    let videos = db.videos();
+    video(db, 10, 1, &["cats"]).await;
+    videos.publish(Id(10), NOW, LIFETIME).await.unwrap();
+    video(db, 11, 1, &["cats"]).await;
+    videos.set_kind(Id(11), VideoKind::Story, NOW).await.unwrap();
+    videos.publish(Id(11), NOW, LIFETIME).await.unwrap();
+    assert_eq!(ids(&videos.latest_published(None, 10).await.unwrap()), [10]);
+    assert_eq!(ids(&videos.latest_published(Some(Id(12)), 10).await.unwrap()), [10]);
+    assert_eq!(ids(&videos.published_by_tag("cats", None, 10).await.unwrap()), [10]);
+    assert_eq!(ids(&videos.published_by_tag("cats", Some(Id(12)), 10).await.unwrap()), [10]);
+    assert_eq!(ids(&videos.by_author(Id(1), None, 10).await.unwrap()), [11, 10]);
+    // The author's archive: stories only, expired ones and every status included.
+    story(db, 12, 1, NOW - 2 * LIFETIME).await;
+    video(db, 13, 1, &[]).await;
+    videos.set_kind(Id(13), VideoKind::Story, NOW).await.unwrap();
+    assert_eq!(ids(&videos.stories_by_author(Id(1), None, 10).await.unwrap()), [13, 12, 11]);
+    assert_eq!(ids(&videos.stories_by_author(Id(1), Some(Id(13)), 1).await.unwrap()), [12]);
+    assert!(videos.stories_by_author(Id(2), None, 10).await.unwrap().is_empty());
+}
+
+fn row_summary(rows: &[crate::AuthorStories]) -> Vec<(u64, i64, u32, u32, u64)> {
+    rows.iter()
+        .map(|a| (a.author_id.0, a.latest_at_ms, a.unseen, a.total, a.resume_from.0))
+        .collect()
+}
+
+pub async fn stories_followed_row_respects_progress_expiry_blocks_and_order(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "ann"), (3, "ben"), (4, "cat"), (5, "dan"), (6, "eve")] {
+        user(db, id, name).await;
+    }
+    let social = db.social();
+    for (followee, link) in [(2, 100), (3, 101), (5, 102), (6, 103)] {
+        assert!(social.follow(Id(1), Id(followee), Id(link), NOW).await.unwrap());
+    }
+    let stories = db.stories();
+    assert!(stories.unseen_authors(Id(1), NOW).await.unwrap().is_empty());
+    // ann: two stories; ben: one, newer than ann's; cat: not followed; dan: blocks the
+    // viewer; eve: only an unpublished, a private and an ordinary video.
+    story(db, 20, 2, NOW).await;
+    story(db, 21, 2, NOW + 10).await;
+    story(db, 30, 3, NOW + 20).await;
+    story(db, 40, 4, NOW + 30).await;
+    story(db, 50, 5, NOW + 30).await;
+    video(db, 60, 6, &[]).await;
+    db.videos().set_kind(Id(60), VideoKind::Story, NOW).await.unwrap();
+    story(db, 61, 6, NOW).await;
+    db.videos().set_private(Id(61), true, NOW).await.unwrap();
+    video(db, 62, 6, &[]).await;
+    db.videos().publish(Id(62), NOW, LIFETIME).await.unwrap();
+    // A follow raced the block: the row still leaves dan out.
+    db.social().block(Id(5), Id(1), NOW + 40).await.unwrap();
+    social.follow(Id(1), Id(5), Id(104), NOW + 41).await.unwrap();
+
+    let at = NOW + 50;
+    let row = stories.unseen_authors(Id(1), at).await.unwrap();
+    assert_eq!(row_summary(&row), [(3, NOW + 20, 1, 1, 30), (2, NOW + 10, 2, 2, 20)]);
+    assert_eq!((row[0].username.as_str(), row[1].username.as_str()), ("ben", "ann"));
+
+    // Progress: seeing ann's first story resumes at her second; seeing it too drops her.
+    stories.mark_seen(Id(1), Id(2), Id(20), at).await.unwrap();
+    let row = stories.unseen_authors(Id(1), at).await.unwrap();
+    assert_eq!(row_summary(&row), [(3, NOW + 20, 1, 1, 30), (2, NOW + 10, 1, 2, 21)]);
+    stories.mark_seen(Id(1), Id(2), Id(21), at).await.unwrap();
+    assert_eq!(
+        row_summary(&stories.unseen_authors(Id(1), at).await.unwrap()),
+        [(3, NOW + 20, 1, 1, 30)]
+    );
+    // A new story brings her back, first in the row.
+    story(db, 22, 2, NOW + 60).await;
+    let row = stories.unseen_authors(Id(1), NOW + 60).await.unwrap();
+    assert_eq!(row_summary(&row), [(2, NOW + 60, 1, 3, 22), (3, NOW + 20, 1, 1, 30)]);
+
+    // Expiry is exact: ann's first stories are live one millisecond before their end, gone
+    // at it; ben's too.
+    let row = stories.unseen_authors(Id(1), NOW + LIFETIME - 1).await.unwrap();
+    assert_eq!(row_summary(&row), [(2, NOW + 60, 1, 3, 22), (3, NOW + 20, 1, 1, 30)]);
+    let row = stories.unseen_authors(Id(1), NOW + LIFETIME).await.unwrap();
+    assert_eq!(row_summary(&row), [(2, NOW + 60, 1, 2, 22), (3, NOW + 20, 1, 1, 30)]);
+    let row = stories.unseen_authors(Id(1), NOW + LIFETIME + 20).await.unwrap();
+    assert_eq!(row_summary(&row), [(2, NOW + 60, 1, 1, 22)]);
+    assert!(stories.unseen_authors(Id(1), NOW + 60 + LIFETIME).await.unwrap().is_empty());
+
+    // Blocking in the other direction (the viewer blocks ann) removes her too.
+    social.block(Id(1), Id(2), NOW + 70).await.unwrap();
+    social.follow(Id(1), Id(2), Id(105), NOW + 71).await.unwrap();
+    let row = stories.unseen_authors(Id(1), NOW + 70).await.unwrap();
+    assert_eq!(row_summary(&row), [(3, NOW + 20, 1, 1, 30)]);
+    // Another viewer's row is their own: nobody followed, nothing listed.
+    assert!(stories.unseen_authors(Id(4), NOW + 70).await.unwrap().is_empty());
+}
+
+pub async fn stories_live_of_author_in_watch_order(db: &TestDb) {
+    user(db, 1, "alice").await;
+    // Created out of order; watch order is by id.
+    story(db, 12, 1, NOW + 2).await;
+    story(db, 10, 1, NOW).await;
+    story(db, 11, 1, NOW + 1).await;
+    video(db, 13, 1, &[]).await; // an ordinary video
+    db.videos().publish(Id(13), NOW, LIFETIME).await.unwrap();
+    db.videos().set_tags(Id(11), &strings(&["b", "a"]), NOW + 1).await.unwrap();
+    let stories = db.stories();
+    let live = stories.live_of(Id(1), NOW + 5).await.unwrap();
+    assert_eq!(ids(&live), [10, 11, 12]);
+    assert_eq!(live[1].tags, strings(&["a", "b"]));
+    assert_eq!(live[2].expires_at_ms, Some(NOW + 2 + LIFETIME));
+    assert_eq!(ids(&stories.live_of(Id(1), NOW + LIFETIME).await.unwrap()), [11, 12]);
+    assert_eq!(ids(&stories.live_of(Id(1), NOW + LIFETIME + 1).await.unwrap()), [12]);
+    assert!(stories.live_of(Id(1), NOW + LIFETIME + 2).await.unwrap().is_empty());
+    db.videos().set_status(Id(12), VideoStatus::Removed, Some("abuse"), NOW + 3).await.unwrap();
+    assert_eq!(ids(&stories.live_of(Id(1), NOW + 5).await.unwrap()), [10, 11]);
+}
+
+pub async fn stories_progress_is_monotonic_and_per_viewer(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "other"), (3, "ann"), (4, "ben")] {
+        user(db, id, name).await;
+    }
+    let stories = db.stories();
+    assert_eq!(stories.progress(Id(1), Id(3)).await.unwrap(), None);
+    assert!(stories.mark_seen(Id(1), Id(3), Id(20), NOW).await.unwrap());
+    assert!(!stories.mark_seen(Id(1), Id(3), Id(20), NOW + 1).await.unwrap(), "idempotent");
+    assert!(!stories.mark_seen(Id(1), Id(3), Id(10), NOW + 2).await.unwrap(), "never backwards");
+    assert_eq!(stories.progress(Id(1), Id(3)).await.unwrap(), Some(Id(20)));
+    assert!(stories.mark_seen(Id(1), Id(3), Id(30), NOW + 3).await.unwrap());
+    assert_eq!(stories.progress(Id(1), Id(3)).await.unwrap(), Some(Id(30)));
+    // Per viewer and per author.
+    assert_eq!(stories.progress(Id(2), Id(3)).await.unwrap(), None);
+    assert_eq!(stories.progress(Id(1), Id(4)).await.unwrap(), None);
+    assert!(stories.mark_seen(Id(2), Id(3), Id(10), NOW).await.unwrap());
+    assert_eq!(stories.progress(Id(2), Id(3)).await.unwrap(), Some(Id(10)));
+    assert_eq!(stories.progress(Id(1), Id(3)).await.unwrap(), Some(Id(30)));
+    // Concurrent marks end at the newest, whatever the order they land in.
+    let tasks: Vec<_> = (40..60)
+        .map(|s| {
+            let store = db.store().clone();
+            tokio::spawn(async move { store.stories().mark_seen(Id(1), Id(4), Id(s), NOW).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(stories.progress(Id(1), Id(4)).await.unwrap(), Some(Id(59)));
 }
 
 pub async fn videos_latest_published_pages_newest_first(db: &TestDb) {

@@ -79,6 +79,48 @@ impl FromStr for VideoStatus {
     }
 }
 
+/// What a video is: an ordinary video, or a story (at most a few seconds long, visible to
+/// everyone but its author only until `expires_at_ms`; never in the public listings).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VideoKind {
+    #[default]
+    Video,
+    Story,
+}
+
+impl VideoKind {
+    /// The stored (and serialised) form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VideoKind::Video => "video",
+            VideoKind::Story => "story",
+        }
+    }
+}
+
+impl fmt::Display for VideoKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A string that is not the stored form of any [`VideoKind`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown video kind {0:?}")]
+pub struct ParseVideoKindError(pub String);
+
+impl FromStr for VideoKind {
+    type Err = ParseVideoKindError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [VideoKind::Video, VideoKind::Story]
+            .into_iter()
+            .find(|kind| kind.as_str() == s)
+            .ok_or_else(|| ParseVideoKindError(s.chars().take(32).collect()))
+    }
+}
+
 /// A stored video.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Video {
@@ -110,6 +152,19 @@ pub struct Video {
     /// Every play recorded by [`Plays::record`](crate::Plays::record), all time (saturating
     /// at `i64::MAX`).
     pub view_count: i64,
+    /// A video or a story.
+    pub kind: VideoKind,
+    /// A story's end: it is live while the clock is below this (set when it is first
+    /// published); `None` for videos and unpublished stories.
+    pub expires_at_ms: Option<i64>,
+}
+
+impl Video {
+    /// A story whose time is over at `now_ms` (expiry is exact: live at `expires_at_ms - 1`,
+    /// gone at `expires_at_ms`). Ordinary videos never expire.
+    pub fn expired_at(&self, now_ms: i64) -> bool {
+        self.kind == VideoKind::Story && self.expires_at_ms.is_some_and(|end| now_ms >= end)
+    }
 }
 
 /// What [`Videos::create`] needs. The video starts out [`VideoStatus::Uploading`].
@@ -125,8 +180,8 @@ pub struct NewVideo {
 }
 
 #[derive(sqlx::FromRow)]
-struct VideoRow {
-    id: i64,
+pub(crate) struct VideoRow {
+    pub(crate) id: i64,
     author_id: i64,
     title: String,
     description: String,
@@ -143,12 +198,16 @@ struct VideoRow {
     cover_blob_id: Option<i64>,
     private: bool,
     view_count: i64,
+    kind: String,
+    expires_at_ms: Option<i64>,
 }
 
 impl VideoRow {
-    fn into_video(self, tags: Vec<String>) -> Result<Video> {
+    pub(crate) fn into_video(self, tags: Vec<String>) -> Result<Video> {
         let status =
             self.status.parse::<VideoStatus>().map_err(|e| db(sqlx::Error::Decode(Box::new(e))))?;
+        let kind =
+            self.kind.parse::<VideoKind>().map_err(|e| db(sqlx::Error::Decode(Box::new(e))))?;
         Ok(Video {
             id: Id::from_i64(self.id),
             author_id: Id::from_i64(self.author_id),
@@ -168,13 +227,15 @@ impl VideoRow {
             cover_blob_id: self.cover_blob_id.map(Id::from_i64),
             private: self.private,
             view_count: self.view_count,
+            kind,
+            expires_at_ms: self.expires_at_ms,
         })
     }
 }
 
 const VIDEO_BY_ID: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
      FROM videos WHERE id = $1";
 
 const INSERT_VIDEO: &str = "INSERT INTO videos \
@@ -190,7 +251,7 @@ const SET_STATUS: &str = "UPDATE videos SET status = $1, reason = $2, updated_at
      WHERE id = $4 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms, cover_blob_id, view_count, private";
+     last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms";
 const SET_MEDIA_INFO: &str = "UPDATE videos \
      SET duration_ms = $1, width = $2, height = $3, updated_at_ms = $4 WHERE id = $5";
 // Archiving an archived video keeps the first archive time (a retried request does not
@@ -199,12 +260,23 @@ const ARCHIVE: &str = "UPDATE videos \
      SET archived_at_ms = COALESCE(archived_at_ms, $1), updated_at_ms = $1 WHERE id = $2 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms, cover_blob_id, view_count, private";
+     last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms";
 const UNARCHIVE: &str = "UPDATE videos \
      SET archived_at_ms = NULL, updated_at_ms = $1 WHERE id = $2 \
      RETURNING id, author_id, title, description, status, reason, duration_ms, \
      width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-     last_play_ms, cover_blob_id, view_count, private";
+     last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms";
+const SET_KIND: &str = "UPDATE videos SET kind = $1, updated_at_ms = $2 WHERE id = $3";
+// Publication as in SET_STATUS; a story's expiry is fixed from its first publication time
+// (`$2` = its lifetime) and kept if it is removed and republished. SET reads the old row.
+const PUBLISH: &str = "UPDATE videos SET status = 'published', reason = NULL, \
+     updated_at_ms = $1, published_at_ms = COALESCE(published_at_ms, $1), \
+     expires_at_ms = CASE WHEN kind = 'story' \
+         THEN COALESCE(expires_at_ms, COALESCE(published_at_ms, $1) + $2) END \
+     WHERE id = $3 \
+     RETURNING id, author_id, title, description, status, reason, duration_ms, \
+     width, height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
+     last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms";
 const SET_PRIVATE: &str = "UPDATE videos SET private = $1, updated_at_ms = $2 WHERE id = $3";
 const SET_COVER: &str = "UPDATE videos SET cover_blob_id = $1, updated_at_ms = $2 WHERE id = $3";
 const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
@@ -213,33 +285,43 @@ const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
 // generic plans on the index range scan.
 const BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
      FROM videos WHERE author_id = $1 ORDER BY id DESC LIMIT $2";
 const BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
      FROM videos WHERE author_id = $1 AND id < $3 ORDER BY id DESC LIMIT $2";
+const STORIES_BY_AUTHOR: &str = "SELECT id, author_id, title, description, status, reason, \
+     duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
+     FROM videos WHERE author_id = $1 AND kind = 'story' ORDER BY id DESC LIMIT $2";
+const STORIES_BY_AUTHOR_BEFORE: &str = "SELECT id, author_id, title, description, status, \
+     reason, duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
+     FROM videos WHERE author_id = $1 AND kind = 'story' AND id < $3 \
+     ORDER BY id DESC LIMIT $2";
 const PUBLISHED_BY_TAG: &str = "SELECT v.id, v.author_id, v.title, v.description, v.status, \
      v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, v.published_at_ms, \
-     v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, v.view_count, v.private \
+     v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, v.view_count, v.private, \
+     v.kind, v.expires_at_ms \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
-     WHERE t.tag = $1 AND v.status = 'published' AND NOT v.private ORDER BY t.video_id DESC LIMIT $2";
+     WHERE t.tag = $1 AND v.status = 'published' AND NOT v.private AND v.kind = 'video' ORDER BY t.video_id DESC LIMIT $2";
 const PUBLISHED_BY_TAG_BEFORE: &str = "SELECT v.id, v.author_id, v.title, v.description, \
      v.status, v.reason, v.duration_ms, v.width, v.height, v.created_at_ms, \
      v.published_at_ms, v.updated_at_ms, v.archived_at_ms, v.last_play_ms, v.cover_blob_id, \
-     v.view_count, v.private \
+     v.view_count, v.private, v.kind, v.expires_at_ms \
      FROM video_tags t JOIN videos v ON v.id = t.video_id \
-     WHERE t.tag = $1 AND v.status = 'published' AND NOT v.private AND t.video_id < $3 \
+     WHERE t.tag = $1 AND v.status = 'published' AND NOT v.private AND v.kind = 'video' AND t.video_id < $3 \
      ORDER BY t.video_id DESC LIMIT $2";
 // `$1` is the status, so one pair of queries serves any status (only published is offered).
 const BY_STATUS: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
-     FROM videos WHERE status = $1 AND NOT private ORDER BY id DESC LIMIT $2";
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
+     FROM videos WHERE status = $1 AND NOT private AND kind = 'video' ORDER BY id DESC LIMIT $2";
 const BY_STATUS_BEFORE: &str = "SELECT id, author_id, title, description, status, reason, \
      duration_ms, width, height, created_at_ms, published_at_ms, updated_at_ms, \
-     archived_at_ms, last_play_ms, cover_blob_id, view_count, private \
-     FROM videos WHERE status = $1 AND NOT private AND id < $3 ORDER BY id DESC LIMIT $2";
+     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
+     FROM videos WHERE status = $1 AND NOT private AND kind = 'video' AND id < $3 ORDER BY id DESC LIMIT $2";
 
 /// How many ids one `IN (...)` tag lookup binds at most (well under both backends' limits
 /// on bound parameters).
@@ -318,6 +400,8 @@ impl<'a> Videos<'a> {
             cover_blob_id: None,
             view_count: 0,
             private: false,
+            kind: VideoKind::Video,
+            expires_at_ms: None,
         })
     }
 
@@ -428,6 +512,51 @@ impl<'a> Videos<'a> {
         one_row(done)
     }
 
+    /// Makes a video a story or an ordinary video (set at upload, before processing).
+    /// [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_kind(&self, id: Id, kind: VideoKind, now_ms: i64) -> Result<()> {
+        let done = with_pool!(self.store, |pool| {
+            sqlx::query(SET_KIND)
+                .bind(kind.as_str())
+                .bind(now_ms)
+                .bind(id.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        });
+        one_row(done)
+    }
+
+    /// Publishes a video (as [`Videos::set_status`] to [`VideoStatus::Published`]) and, for a
+    /// story, fixes its expiry at its first publication time plus `story_lifetime_ms` in the
+    /// same statement, so a story is never published without one. Returns it as now stored;
+    /// [`MetaError::NotFound`] if there is no such video.
+    pub async fn publish(&self, id: Id, now_ms: i64, story_lifetime_ms: i64) -> Result<Video> {
+        let updated = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let Some(row) = sqlx::query_as::<_, VideoRow>(PUBLISH)
+                    .bind(now_ms)
+                    .bind(story_lifetime_ms)
+                    .bind(id.as_i64())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let tags: Vec<String> =
+                    sqlx::query_scalar(TAGS_OF).bind(id.as_i64()).fetch_all(&mut *tx).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(Some((row, tags)))
+            }
+            .await
+        });
+        match updated.map_err(db)? {
+            Some((row, tags)) => row.into_video(sorted(tags)),
+            None => Err(MetaError::NotFound),
+        }
+    }
+
     /// Makes a video private (only its author may see or play it) or public again.
     /// [`MetaError::NotFound`] if there is no such video.
     pub async fn set_private(&self, id: Id, private: bool, now_ms: i64) -> Result<()> {
@@ -492,7 +621,7 @@ impl<'a> Videos<'a> {
         }
     }
 
-    /// An author's videos in every status, newest first: at most `limit` of those with an
+    /// An author's videos and stories in every status (the author's own list), newest first: at most `limit` of those with an
     /// id below `before` (all when `None`).
     pub async fn by_author(
         &self,
@@ -504,7 +633,19 @@ impl<'a> Videos<'a> {
         self.list(sql, ListKey::Author(author_id.as_i64()), before, limit).await
     }
 
-    /// Published videos carrying `tag` (compared exactly), newest first: at most `limit` of
+    /// An author's stories in every status, expired ones included (their archive), newest
+    /// first: at most `limit` of those with an id below `before` (all when `None`).
+    pub async fn stories_by_author(
+        &self,
+        author_id: Id,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<Video>> {
+        let sql = if before.is_some() { STORIES_BY_AUTHOR_BEFORE } else { STORIES_BY_AUTHOR };
+        self.list(sql, ListKey::Author(author_id.as_i64()), before, limit).await
+    }
+
+    /// Published public videos (not stories) carrying `tag` (compared exactly), newest first: at most `limit` of
     /// those with an id below `before` (all when `None`).
     pub async fn published_by_tag(
         &self,
@@ -516,7 +657,7 @@ impl<'a> Videos<'a> {
         self.list(sql, ListKey::Tag(tag), before, limit).await
     }
 
-    /// Published videos, newest first: at most `limit` of those with an id below `before`
+    /// Published public videos (not stories), newest first: at most `limit` of those with an id below `before`
     /// (all when `None`).
     pub async fn latest_published(&self, before: Option<Id>, limit: u32) -> Result<Vec<Video>> {
         let sql = if before.is_some() { BY_STATUS_BEFORE } else { BY_STATUS };
@@ -558,6 +699,11 @@ impl<'a> Videos<'a> {
             .collect()
     }
 
+    /// The tags of the videos `ids` at once, keyed by stored id.
+    pub(crate) async fn tags_of_ids(&self, ids: &[Id]) -> Result<HashMap<i64, Vec<String>>> {
+        self.tags_of(ids.iter().map(|id| id.as_i64())).await
+    }
+
     /// The tags of several videos at once, keyed by stored id.
     async fn tags_of(&self, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, Vec<String>>> {
         let ids: Vec<i64> = ids.collect();
@@ -591,7 +737,7 @@ enum ListKey<'k> {
 }
 
 /// Byte-order sort, so both backends (whose collations differ) return the same order.
-fn sorted(mut tags: Vec<String>) -> Vec<String> {
+pub(crate) fn sorted(mut tags: Vec<String>) -> Vec<String> {
     tags.sort_unstable();
     tags
 }
@@ -619,6 +765,16 @@ mod tests {
         for bad in ["Published", "deleted", ""] {
             assert_eq!(bad.parse::<VideoStatus>(), Err(ParseVideoStatusError(bad.into())));
         }
+    }
+
+    #[test]
+    fn kind_text_forms_agree() {
+        for kind in [VideoKind::Video, VideoKind::Story] {
+            assert_eq!(kind.as_str().parse::<VideoKind>(), Ok(kind));
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{kind}\""));
+        }
+        assert_eq!("Story".parse::<VideoKind>(), Err(ParseVideoKindError("Story".into())));
+        assert_eq!(VideoKind::default(), VideoKind::Video);
     }
 
     #[test]

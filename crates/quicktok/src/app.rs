@@ -113,6 +113,7 @@ impl App {
                 data_dir: data_dir.clone(),
                 media,
                 pipeline: config.pipeline.clone(),
+                stories: config.social.stories.clone(),
             })
             .await
             .context("starting the pipeline stages")?;

@@ -28,7 +28,7 @@ use quicktok_core::clock::SharedClock;
 use quicktok_core::{Event, Id, IdGenerator};
 use quicktok_log::{EventLog, NewRecord};
 use quicktok_media::{MediaConfig, MediaError, ProbeInfo, Rendition, Rung};
-use quicktok_meta::{Fingerprint, MetaError, MetaStore, RenditionRow, VideoStatus};
+use quicktok_meta::{Fingerprint, MetaError, MetaStore, RenditionRow, VideoKind, VideoStatus};
 use quicktok_pipeline::jobs::{Job, JobStatus, Stage, StageOutcome, Stages};
 use quicktok_pipeline::{
     ComplianceFilter, DedupIndex, DedupVerdict, DuplicateAction, FrameClassifier, PipelineConfig,
@@ -132,6 +132,8 @@ pub struct StageDeps {
     pub data_dir: PathBuf,
     pub media: MediaConfig,
     pub pipeline: PipelineConfig,
+    /// Stories' longest duration and lifetime (`[social.stories]`).
+    pub stories: quicktok_social::StoriesConfig,
 }
 
 impl StageDeps {
@@ -319,6 +321,19 @@ fn from_state<T: DeserializeOwned>(job: &Job, key: &str) -> Result<T, Failure> {
         .map_err(|e| Failure::Transient(format!("job state {key:?}: {e}")))
 }
 
+/// Why a story lasting `duration_ms` is refused, when `max_ms` (set for stories only) is
+/// below it.
+fn story_too_long(duration_ms: u64, max_ms: Option<u64>) -> Option<String> {
+    let max = max_ms?;
+    (duration_ms > max).then(|| {
+        format!(
+            "story too long: a story may last at most {:.1} s, this one lasts {:.1} s",
+            max as f64 / 1000.0,
+            duration_ms as f64 / 1000.0
+        )
+    })
+}
+
 /// One human-readable line for a moderator or uploader from sensitive-word matches.
 fn describe_matches(matches: &[WordMatch]) -> String {
     let mut seen = Vec::new();
@@ -473,12 +488,16 @@ impl MediaStages {
                 Err(e) => return Err(io_failure("taking the upload over", e)),
             }
         }
+        // A story's length is checked before anything is encoded for it.
+        let max_ms = (self.video(job.id).await?.kind == VideoKind::Story)
+            .then_some(self.d.stories.max_duration_ms);
         // All three read the whole file, side by side (the page cache serves the others):
         // its hash, ffprobe's verdict, and a copy in the blob store so that a job resumed on
         // another node (or after this one lost its work dir) can fetch it back.
         let probed = async {
             let info = quicktok_media::probe(&self.d.media, &source).await;
             if let Ok(info) = &info
+                && story_too_long(info.duration_ms, max_ms).is_none()
                 && !quicktok_media::plan_ladder_for(info, &self.d.media).is_empty()
             {
                 // Encoding starts as soon as ffprobe vouches for the file, before the text
@@ -496,14 +515,21 @@ impl MediaStages {
             self.keep_source(job.id, &source)
         );
         let info = match info {
+            Ok(info) => match story_too_long(info.duration_ms, max_ms) {
+                None => Ok(info),
+                Some(reason) => Err(Failure::Input(reason)),
+            },
+            Err(e) => Err(input_fault(e)),
+        };
+        let info = match info {
             Ok(info) => info,
-            Err(e) => {
+            Err(refused) => {
                 // A refused upload is not kept.
                 if let Ok(blob) = kept {
                     self.d.blobs.delete(blob).await?;
                     self.d.meta.video_blobs().detach(blob).await?;
                 }
-                return Err(input_fault(e));
+                return Err(refused);
             }
         };
         let (hash, blob) = (hash?, kept?);
@@ -771,11 +797,9 @@ impl MediaStages {
                         return Err(Failure::Transient("the encoding pass stopped".into()));
                     }
                 }
-                self.d
-                    .meta
-                    .videos()
-                    .set_status(job.id, VideoStatus::Published, None, self.now())
-                    .await?;
+                // A story's expiry is fixed in the same statement.
+                let lifetime = self.d.stories.lifetime_ms_i64();
+                self.d.meta.videos().publish(job.id, self.now(), lifetime).await?;
             }
         }
         // At least once: consumers treat a repeated event as the same publication.
@@ -1213,7 +1237,16 @@ impl Stages for MediaStages {
 mod tests {
     use std::time::Duration;
 
-    use super::playable_now;
+    use super::{playable_now, story_too_long};
+
+    #[test]
+    fn only_stories_over_the_limit_are_too_long() {
+        assert_eq!(story_too_long(60_000, None), None, "videos have no such limit");
+        assert_eq!(story_too_long(15_000, Some(15_000)), None);
+        let reason = story_too_long(15_001, Some(15_000)).unwrap();
+        assert!(reason.contains("at most 15.0 s") && reason.contains("lasts 15.0 s"), "{reason}");
+        assert!(story_too_long(16_000, Some(15_000)).unwrap().contains("lasts 16.0 s"));
+    }
 
     #[test]
     fn publication_waits_until_a_viewer_cannot_catch_up() {

@@ -1,4 +1,4 @@
-//! The `[social]` section: the counter service's batching and caching.
+//! The `[social]` section: the counter service's batching and caching, and stories' limits.
 
 use serde::{Deserialize, Serialize};
 
@@ -7,6 +7,33 @@ use serde::{Deserialize, Serialize};
 #[serde(default, deny_unknown_fields)]
 pub struct SocialConfig {
     pub counters: CountersConfig,
+    pub stories: StoriesConfig,
+}
+
+/// `[social.stories]`: how long a story may be and how long it stays visible.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoriesConfig {
+    /// The longest story accepted, by its probed duration; longer ones are rejected before
+    /// transcoding.
+    pub max_duration_ms: u64,
+    /// How long a story is visible after its publication; at exactly this age it is gone for
+    /// everyone but its author.
+    pub lifetime_ms: u64,
+}
+
+impl Default for StoriesConfig {
+    fn default() -> Self {
+        StoriesConfig { max_duration_ms: 15_000, lifetime_ms: 24 * 60 * 60 * 1000 }
+    }
+}
+
+impl StoriesConfig {
+    /// The lifetime as stored times are (milliseconds, `i64`), capped at about 35 000 years
+    /// so that adding it to a publication time cannot overflow.
+    pub fn lifetime_ms_i64(&self) -> i64 {
+        i64::try_from(self.lifetime_ms.min(1 << 50)).unwrap_or(1 << 50)
+    }
 }
 
 /// `[social.counters]`: how the counter service batches writes and caches reads.

@@ -9,6 +9,6 @@ pub mod config;
 pub mod counters;
 pub mod error;
 
-pub use config::{CountersConfig, SocialConfig};
+pub use config::{CountersConfig, SocialConfig, StoriesConfig};
 pub use counters::{CounterKey, CounterService, CounterStore, Metric, Subject};
 pub use error::{Result, SocialError};

@@ -63,13 +63,36 @@ impl AppSandbox {
         Self::start_in(data_dir, config).await
     }
 
+    /// Starts a node with [`sandbox_config`] adjusted by `adjust`, on a clock the test moves
+    /// (expiry, windows). Start the clock near the real time: access tokens are checked
+    /// against the system clock.
+    pub async fn start_with_clock(
+        clock: quicktok_core::ManualClock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> anyhow::Result<AppSandbox> {
+        let data_dir = tempfile::tempdir()?;
+        let mut config = sandbox_config(data_dir.path());
+        adjust(&mut config);
+        Self::start_in_with_clock(data_dir, config, std::sync::Arc::new(clock)).await
+    }
+
     /// Starts a node on an existing data directory (to test restarts).
     pub async fn start_in(
         data_dir: tempfile::TempDir,
         config: Config,
     ) -> anyhow::Result<AppSandbox> {
+        Self::start_in_with_clock(data_dir, config, std::sync::Arc::new(quicktok_core::SystemClock))
+            .await
+    }
+
+    /// Starts a node on an existing data directory with `clock`.
+    pub async fn start_in_with_clock(
+        data_dir: tempfile::TempDir,
+        config: Config,
+        clock: quicktok_core::clock::SharedClock,
+    ) -> anyhow::Result<AppSandbox> {
         let shutdown = Shutdown::new();
-        let app = App::start(config.clone(), shutdown.clone()).await?;
+        let app = App::start_with_clock(config.clone(), shutdown.clone(), clock).await?;
         let base_url =
             app.url().ok_or_else(|| anyhow::anyhow!("sandbox runs without the api role"))?;
         let blobs = app.blobs();
@@ -225,6 +248,34 @@ impl AppSandbox {
         if private {
             videos.set_private(id, true, now).await?;
         }
+        Ok(id.to_string())
+    }
+
+    /// Creates a published story by `author_id` straight in the metadata store (no media,
+    /// `duration_ms` long), published now on the app clock with the configured lifetime;
+    /// returns its id.
+    pub async fn published_story(
+        &self,
+        author_id: &str,
+        duration_ms: i64,
+    ) -> anyhow::Result<String> {
+        let author: quicktok_core::Id = author_id.parse()?;
+        let id = self.state.next_id();
+        let now = self.state.clock().now_ms();
+        let videos = self.state.meta().videos();
+        videos
+            .create(quicktok_meta::NewVideo {
+                id,
+                author_id: author,
+                title: format!("story {id}"),
+                description: String::new(),
+                tags: vec![],
+                created_at_ms: now,
+            })
+            .await?;
+        videos.set_kind(id, quicktok_meta::VideoKind::Story, now).await?;
+        videos.set_media_info(id, duration_ms, 720, 1280, now).await?;
+        videos.publish(id, now, self.config.social.stories.lifetime_ms_i64()).await?;
         Ok(id.to_string())
     }
 

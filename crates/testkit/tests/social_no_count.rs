@@ -1,6 +1,6 @@
 //! No `count(*)` on request paths (F6.3): every SQL statement the app sends is captured from
 //! sqlx's own statement log (target `sqlx::query`, which carries each statement's text)
-//! while the social and notification request paths run over HTTP, and none may count rows. The repair
+//! while the social, story and notification request paths run over HTTP, and none may count rows. The repair
 //! command, which does count, runs under the same capture afterwards to prove the capture
 //! would catch one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -73,6 +73,7 @@ async fn social_request_paths_issue_no_count_queries() {
     let a = app.uploader("ann").await.unwrap();
     let b = app.uploader("bob").await.unwrap();
     let video = app.published_video(&a.user_id, false).await.unwrap();
+    let story = app.published_story(&a.user_id, 5_000).await.unwrap();
 
     let start = statements.len();
     let send = |method: http::Method, path: String, token: Option<&str>, body: Option<Value>| {
@@ -118,6 +119,12 @@ async fn social_request_paths_issue_no_count_queries() {
             None,
         ),
         (Method::DELETE, format!("/api/v1/comments/{}", comment["id"].as_str().unwrap()), bt, None),
+        (Method::GET, "/api/v1/stories".to_owned(), bt, None),
+        (Method::GET, format!("/api/v1/users/{}/stories", a.user_id), bt, None),
+        (Method::POST, format!("/api/v1/stories/{story}/seen"), bt, None),
+        (Method::GET, "/api/v1/stories".to_owned(), bt, None),
+        (Method::POST, format!("/api/v1/videos/{story}/like"), bt, None),
+        (Method::GET, "/api/v1/me/stories".to_owned(), at, None),
         (Method::GET, "/api/v1/notifications".to_owned(), at, None),
         (
             Method::POST,
@@ -139,7 +146,8 @@ async fn social_request_paths_issue_no_count_queries() {
 
     let seen = statements.since(start);
     assert!(
-        seen.iter().any(|s| s.contains("INSERT INTO likes")),
+        seen.iter().any(|s| s.contains("INSERT INTO likes"))
+            && seen.iter().any(|s| s.contains("story_progress")),
         "the capture saw the request paths' statements: {seen:#?}"
     );
     let counting: Vec<_> = seen.iter().filter(|s| counts_rows(s)).collect();

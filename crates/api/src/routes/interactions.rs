@@ -19,7 +19,8 @@ use crate::extract::{ApiJson, AuthUser};
 use crate::state::AppState;
 
 /// The video `id` if `user` may interact with it (like, comment, share): published, and
-/// public or their own. Anything else is 404, as for reading it.
+/// public or their own, and not an expired story (refused for its author too). Anything
+/// else is 404, as for reading it.
 pub(crate) async fn interactable_video(
     state: &AppState,
     id: &str,
@@ -28,7 +29,10 @@ pub(crate) async fn interactable_video(
     let not_found = || ApiError::not_found("no such video");
     let id: Id = id.parse().map_err(|_| not_found())?;
     let video = state.meta().videos().by_id(id).await?.ok_or_else(not_found)?;
-    if video.status != VideoStatus::Published || (video.private && video.author_id != user.id) {
+    if video.status != VideoStatus::Published
+        || (video.private && video.author_id != user.id)
+        || video.expired_at(state.clock().now_ms())
+    {
         return Err(not_found());
     }
     Ok(video)

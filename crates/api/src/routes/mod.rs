@@ -10,6 +10,7 @@ mod media;
 mod notifications;
 mod playback;
 mod reports;
+mod stories;
 mod trending;
 mod uploads;
 mod users;
@@ -61,6 +62,10 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(comments::delete))
         .routes(routes!(reports::create))
         .routes(routes!(reports::list))
+        .routes(routes!(stories::row))
+        .routes(routes!(stories::of_author))
+        .routes(routes!(stories::seen))
+        .routes(routes!(stories::mine))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .routes(routes!(notifications::stream))

@@ -74,8 +74,12 @@ pub struct VideoView {
     pub cover: Option<String>,
     /// Only its author can see and play it.
     pub private: bool,
+    /// `video`, or `story` (short, gone for everyone but its author at `expires_at_ms`).
+    pub kind: String,
     pub created_at_ms: i64,
     pub published_at_ms: Option<i64>,
+    /// A story's end, once it is published; `null` for videos.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// A page of videos.
@@ -142,6 +146,7 @@ async fn is_owner_or_admin(
 
 /// The video if `user` may see it: published and removed videos are public (a removed one
 /// shows why) unless private; the rest, and private ones, only to their author and admins.
+/// An expired story is its author's only (compared with the app clock: exact to the ms).
 pub(crate) async fn visible_video(
     state: &AppState,
     id: &str,
@@ -149,6 +154,9 @@ pub(crate) async fn visible_video(
 ) -> ApiResult<Video> {
     let id = parse_id(id)?;
     let video = state.meta().videos().by_id(id).await?.ok_or_else(no_such_video)?;
+    if video.expired_at(state.clock().now_ms()) && user.is_none_or(|u| u.id != video.author_id) {
+        return Err(no_such_video());
+    }
     let public = matches!(video.status, VideoStatus::Published | VideoStatus::Removed);
     if (public && !video.private) || is_owner_or_admin(state, &video, user).await? {
         Ok(video)
@@ -163,7 +171,10 @@ pub(crate) async fn renditions(state: &AppState, video: Id) -> ApiResult<Vec<Ren
     Ok(decode_renditions(video, state.meta().renditions().for_video(video).await?))
 }
 
-fn decode_renditions(video: Id, rows: Vec<quicktok_meta::RenditionRow>) -> Vec<Rendition> {
+pub(crate) fn decode_renditions(
+    video: Id,
+    rows: Vec<quicktok_meta::RenditionRow>,
+) -> Vec<Rendition> {
     rows.into_iter()
         .filter_map(|row| match serde_json::from_str::<Rendition>(&row.spec_json) {
             Ok(r) => Some(r),
@@ -251,6 +262,8 @@ fn view_of(
         counts,
         cover: video.cover_blob_id.map(|b| state.media_path(b)),
         private: video.private,
+        kind: video.kind.as_str().to_owned(),
+        expires_at_ms: video.expires_at_ms,
         tags: video.tags,
         title: video.title,
         description: video.description,
@@ -362,16 +375,21 @@ pub async fn play(
             ));
         }
     }
+    let renditions = renditions(&state, video.id).await?;
+    Ok(ApiJson(play_urls(&state, &video, &renditions)))
+}
+
+/// Signed URLs to play a published `video` whose stored renditions are `renditions`.
+pub(crate) fn play_urls(state: &AppState, video: &Video, renditions: &[Rendition]) -> PlayUrls {
     let exp = state.media_expiry();
     let signer = state.media_signer();
-    let complete = renditions(&state, video.id).await?.iter().all(|r| !r.growing && !r.truncated);
-    Ok(ApiJson(PlayUrls {
+    PlayUrls {
         hls: signer.manifest_path(video.id, "master.m3u8", exp),
         dash: signer.manifest_path(video.id, "manifest.mpd", exp),
-        complete,
+        complete: renditions.iter().all(|r| !r.growing && !r.truncated),
         cover: video.cover_blob_id.map(|b| signer.path(b, exp)),
         expires_at: exp,
-    }))
+    }
 }
 
 /// The blob id a stored rendition keeps in place of a file path.

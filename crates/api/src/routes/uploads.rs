@@ -148,7 +148,8 @@ pub async fn options(State(state): State<AppState>) -> Response {
 /// Create an upload (tus creation and creation-with-upload). Headers: `Tus-Resumable:
 /// 1.0.0`, `Upload-Length` (required; `Upload-Defer-Length` is not supported),
 /// `Upload-Metadata` (keys `filename`, `title` (defaults to the filename), `description`,
-/// `tags`). With `Content-Type: application/offset+octet-stream` the body is the first
+/// `tags`, `visibility` (`public` or `private`), `kind` (`video` or `story`: at most
+/// `social.stories.max_duration_ms` long, visible for `social.stories.lifetime_ms`)). With `Content-Type: application/offset+octet-stream` the body is the first
 /// chunk (optionally with `Upload-Checksum`). Creates the video in status `uploading`.
 #[utoipa::path(post, path = "/uploads", tag = "uploads", security(("bearer" = [])),
     request_body(content = Vec<u8>, content_type = "application/offset+octet-stream", description = "Optional first chunk"),
@@ -246,6 +247,9 @@ pub async fn create(
                 .await?;
             if meta.private {
                 state.meta().videos().set_private(video_id, true, now).await?;
+            }
+            if meta.kind != quicktok_meta::VideoKind::Video {
+                state.meta().videos().set_kind(video_id, meta.kind, now).await?;
             }
             let upload = state
                 .meta()

@@ -79,8 +79,13 @@ pub async fn report_view(
         .videos()
         .by_id(id)
         .await?
-        // Private videos stay out of trending (their ids would show in public lists).
-        .filter(|v| v.status == VideoStatus::Published && !v.private)
+        // Private videos and stories stay out of trending (their ids would show in public
+        // lists).
+        .filter(|v| {
+            v.status == VideoStatus::Published
+                && !v.private
+                && v.kind == quicktok_meta::VideoKind::Video
+        })
         .ok_or_else(|| ApiError::not_found("no such video"))?;
     let ip = client_ip(&parts.headers, &parts.extensions, state.api_config().trust_forwarded_for);
     let viewer = viewer_key(user.map(|u| u.id), ip);

@@ -1,7 +1,8 @@
 //! `Upload-Metadata` parsing and validation: comma-separated `key base64value` pairs (the
 //! value may be absent), keys ASCII without spaces or commas and unique, values valid
 //! base64 of UTF-8 text without control characters. The keys QuickTok reads are
-//! `filename`, `title`, `description`, `tags` and `visibility` (`public` or `private`);
+//! `filename`, `title`, `description`, `tags`, `visibility` (`public` or `private`) and
+//! `kind` (`video`, the default, or `story`);
 //! others (such as `filetype`, which many tus clients send) are accepted and ignored.
 
 use std::collections::BTreeMap;
@@ -37,6 +38,9 @@ pub struct VideoMetadata {
     /// `visibility` is `private` (only the author may see and play the video) rather than
     /// `public`, the default.
     pub private: bool,
+    /// `kind` is `story` (a short clip visible for a limited time) rather than `video`, the
+    /// default.
+    pub kind: quicktok_meta::VideoKind,
 }
 
 /// Parses and validates an `Upload-Metadata` header. The error is a message for the client.
@@ -99,7 +103,12 @@ pub fn parse(header: &str, max_bytes: usize) -> Result<VideoMetadata, String> {
         Some("private") => true,
         Some(_) => return Err("visibility must be public or private".to_owned()),
     };
-    Ok(VideoMetadata { filename, title, description, tags, private })
+    let kind = match clean(pairs.get("kind")).as_deref() {
+        None | Some("video") => quicktok_meta::VideoKind::Video,
+        Some("story") => quicktok_meta::VideoKind::Story,
+        Some(_) => return Err("kind must be video or story".to_owned()),
+    };
+    Ok(VideoMetadata { filename, title, description, tags, private, kind })
 }
 
 /// Tags separated by commas and/or whitespace, each letters, digits and `_` (not only
@@ -162,6 +171,10 @@ mod tests {
         assert!(!m.private, "public by default");
         assert!(parse(&encode(&[("visibility", "private")]), 100).unwrap().private);
         assert!(!parse(&encode(&[("visibility", "public")]), 100).unwrap().private);
+        use quicktok_meta::VideoKind;
+        assert_eq!(m.kind, VideoKind::Video, "a video by default");
+        assert_eq!(parse(&encode(&[("kind", "story")]), 100).unwrap().kind, VideoKind::Story);
+        assert_eq!(parse(&encode(&[("kind", "video")]), 100).unwrap().kind, VideoKind::Video);
     }
 
     #[test]
@@ -176,6 +189,8 @@ mod tests {
             "title /w==".to_owned(), // not UTF-8
             encode(&[("tags", "ok, not-ok")]),
             encode(&[("visibility", "friends")]),
+            encode(&[("kind", "reel")]),
+            encode(&[("kind", "Story")]),
             encode(&[("title", &"x".repeat(151))]),
         ] {
             assert!(parse(&bad, 4096).is_err(), "{bad}");
