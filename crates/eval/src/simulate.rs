@@ -203,7 +203,7 @@ fn simulate(p: SimParams, personal: bool) -> (Vec<DayFigures>, Vec<f64>, f64) {
         let mut figures = DayFigures::default();
         let mut page_shares: Vec<(f64, u64)> = Vec::new();
         for page_no in 0..p.pages_per_day {
-            for u in 0..p.users {
+            for (u, seen_by_u) in seen.iter_mut().enumerate() {
                 // One session a day: consecutive pages, 20 clips of about 15 s each.
                 let now = day_start + 3_600_000 + u as i64 * 5_000 + page_no as i64 * 300_000;
                 let items: Vec<u64> = if personal {
@@ -220,7 +220,7 @@ fn simulate(p: SimParams, personal: bool) -> (Vec<DayFigures>, Vec<f64>, f64) {
                     let mut list: Vec<u64> = trending
                         .iter()
                         .copied()
-                        .filter(|v| !seen[u].contains(v))
+                        .filter(|v| !seen_by_u.contains(v))
                         .take(PAGE)
                         .collect();
                     // Not enough trending clips yet: the newest ones the user has not seen.
@@ -228,7 +228,7 @@ fn simulate(p: SimParams, personal: bool) -> (Vec<DayFigures>, Vec<f64>, f64) {
                     while list.len() < PAGE && c > 0 {
                         c -= 1;
                         let v = video_id(c);
-                        if !seen[u].contains(&v) && !list.contains(&v) {
+                        if !seen_by_u.contains(&v) && !list.contains(&v) {
                             list.push(v);
                         }
                     }
@@ -243,7 +243,7 @@ fn simulate(p: SimParams, personal: bool) -> (Vec<DayFigures>, Vec<f64>, f64) {
                 }
                 for (k, v) in items.iter().enumerate() {
                     let at = now + k as i64 * 15_000;
-                    seen[u].insert(*v);
+                    seen_by_u.insert(*v);
                     let (completed, liked) = world.watch(u, clip_of(*v));
                     figures.impressions += 1;
                     let signal = if completed { Signal::Completed } else { Signal::Skipped };
