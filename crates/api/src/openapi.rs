@@ -20,6 +20,7 @@ use crate::state::AppState;
         (name = "trending", description = "Exact sliding-window leaderboards"),
         (name = "videos", description = "Videos"),
         (name = "social", description = "Follows, blocks, likes, comments, shares, reports"),
+        (name = "feed", description = "Feeds: For-You recommendations (with degradation), related videos"),
         (name = "stories", description = "Stories: short clips visible for a day, the row of followed authors with unseen ones, progress"),
         (name = "notifications", description = "Your inbox: grouped notifications, unread count, live stream (SSE)"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),

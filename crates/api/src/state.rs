@@ -12,6 +12,7 @@ use quicktok_meta::MetaStore;
 use quicktok_pipeline::ComplianceFilter;
 use quicktok_pipeline::jobs::JobStore;
 use quicktok_rank::{RankerHandle, ViewQualifier};
+use quicktok_recommend::Recommender;
 use quicktok_social::CounterService;
 
 use crate::auth::{AuthService, TokenKeys, load_secret};
@@ -48,6 +49,8 @@ pub struct ApiDeps {
     pub counters: Arc<CounterService>,
     /// The sensitive-word filter comments must pass.
     pub comment_filter: Arc<ComplianceFilter>,
+    /// The For-You recommender of this node (`None`: the feed answers 503).
+    pub recommender: Option<Arc<Recommender>>,
 }
 
 struct Inner {
@@ -68,6 +71,7 @@ struct Inner {
     jobs: Arc<dyn JobStore>,
     counters: Arc<CounterService>,
     comment_filter: Arc<ComplianceFilter>,
+    recommender: Option<Arc<Recommender>>,
     admins: Vec<String>,
     notifications: NotificationHub,
     data_dir: PathBuf,
@@ -123,6 +127,7 @@ impl AppState {
             jobs: deps.jobs,
             counters: deps.counters,
             comment_filter: deps.comment_filter,
+            recommender: deps.recommender,
             admins,
             notifications: NotificationHub::default(),
             data_dir: deps.data_dir,
@@ -182,6 +187,10 @@ impl AppState {
         &self.0.counters
     }
     /// The sensitive-word filter for comments.
+    pub fn recommender(&self) -> Option<&Arc<Recommender>> {
+        self.0.recommender.as_ref()
+    }
+
     pub fn comment_filter(&self) -> &ComplianceFilter {
         &self.0.comment_filter
     }

@@ -10,6 +10,9 @@ use crate::id::Id;
 /// notifications and feeds.
 pub const SOCIAL_TOPIC: &str = "social";
 
+/// The topic of per-user watch reports (what the recommender learns from).
+pub const WATCHES_TOPIC: &str = "watches";
+
 /// A platform event. Encoded as JSON with a `type` tag so consumers written later (and other
 /// languages) can read old records; unknown fields are ignored on decode.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +57,15 @@ pub enum Event {
     UserFollowed { follower: Id, followee: Id, following: bool, at_ms: i64 },
     /// `user_id` shared video `video_id` of `author`, through `channel` when the client said.
     VideoShared { video_id: Id, author: Id, user_id: Id, channel: Option<String>, at_ms: i64 },
+    /// Signed-in `user_id` reported watching `watched_ms` of video `video_id` (every report,
+    /// counted as a view or not: a short watch is a skip, which the recommender learns from).
+    VideoWatched {
+        video_id: Id,
+        user_id: Id,
+        watched_ms: u64,
+        duration_ms: Option<i64>,
+        at_ms: i64,
+    },
 }
 
 impl Event {
@@ -71,6 +83,7 @@ impl Event {
             | Event::CommentPosted { .. }
             | Event::UserFollowed { .. }
             | Event::VideoShared { .. } => SOCIAL_TOPIC,
+            Event::VideoWatched { .. } => WATCHES_TOPIC,
         }
     }
 
@@ -87,7 +100,8 @@ impl Event {
             | Event::VideoLiked { at_ms, .. }
             | Event::CommentPosted { at_ms, .. }
             | Event::UserFollowed { at_ms, .. }
-            | Event::VideoShared { at_ms, .. } => *at_ms,
+            | Event::VideoShared { at_ms, .. }
+            | Event::VideoWatched { at_ms, .. } => *at_ms,
         }
     }
 

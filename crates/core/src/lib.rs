@@ -11,6 +11,6 @@ pub mod worker;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{CoreError, ErrorCode};
-pub use event::{Event, SOCIAL_TOPIC};
+pub use event::{Event, SOCIAL_TOPIC, WATCHES_TOPIC};
 pub use id::{Id, IdGenerator};
 pub use worker::{Shutdown, Worker, WorkerState};

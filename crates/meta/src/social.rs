@@ -162,6 +162,9 @@ const IS_BLOCKED: &str = "SELECT 1 FROM blocks WHERE blocker_id = $1 AND blocked
 const BLOCKED_BETWEEN: &str = "SELECT 1 FROM blocks WHERE \
      (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1) LIMIT 1";
 
+const BLOCK_PARTNERS: &str = "SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
+     UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1";
+
 const LIKE: &str = "INSERT INTO likes (video_id, user_id, created_at_ms) VALUES ($1, $2, $3) \
      ON CONFLICT (video_id, user_id) DO NOTHING";
 const UNLIKE: &str = "DELETE FROM likes WHERE video_id = $1 AND user_id = $2";
@@ -341,6 +344,17 @@ impl<'a> Social<'a> {
     /// Whether either user blocked the other.
     pub async fn blocked_between(&self, a: Id, b: Id) -> Result<bool> {
         self.exists(BLOCKED_BETWEEN, a, b).await
+    }
+
+    /// Everyone `user` blocked or was blocked by (what recommendations must leave out).
+    pub async fn block_partners(&self, user: Id) -> Result<Vec<Id>> {
+        let ids: Vec<i64> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(BLOCK_PARTNERS).bind(user.as_i64()).fetch_all(pool).await
+        })
+        .map_err(db)?;
+        let mut ids: Vec<Id> = ids.into_iter().map(Id::from_i64).collect();
+        ids.sort_unstable();
+        Ok(ids)
     }
 
     /// `user` likes `video`; `true` when the like is new. Concurrent calls for the same

@@ -2261,6 +2261,10 @@ pub async fn social_block_removes_follows_and_forbids_new_ones(db: &TestDb) {
     assert!(social.blocked_between(Id(1), Id(2)).await.unwrap());
     assert!(social.blocked_between(Id(2), Id(1)).await.unwrap());
     assert!(!social.blocked_between(Id(1), Id(3)).await.unwrap());
+    // Both directions are partners; a third user has none.
+    assert_eq!(social.block_partners(Id(1)).await.unwrap(), vec![Id(2)]);
+    assert_eq!(social.block_partners(Id(2)).await.unwrap(), vec![Id(1)]);
+    assert!(social.block_partners(Id(3)).await.unwrap().is_empty());
     // Other follows stay.
     assert_eq!(link_users(&social.followers(Id(2), None, 10).await.unwrap()), [3]);
     // Neither may follow the other while the block stands.

@@ -181,6 +181,32 @@ impl App {
                 ComplianceFilter::new(&config.pipeline.compliance)
                     .context("loading the sensitive-word lists")?,
             );
+            // Each API node keeps its own recommender, fed from the log (see recommend.rs).
+            let (recommender, offsets) =
+                crate::recommend::load(&config.recommend, &meta, log.as_ref(), &clock)
+                    .await
+                    .context("loading the recommender")?;
+            let feeder = crate::recommend::Feeder {
+                rec: recommender.clone(),
+                config: config.recommend.clone(),
+                meta: meta.clone(),
+                log: log.clone(),
+                clock: clock.clone(),
+            };
+            for (topic, next) in offsets {
+                tasks.spawn(crate::recommend::follow(
+                    feeder.clone(),
+                    topic,
+                    next,
+                    shutdown.clone(),
+                ));
+            }
+            tasks.spawn(crate::recommend::train_periodically(
+                recommender.clone(),
+                config.recommend.clone(),
+                clock.clone(),
+                shutdown.clone(),
+            ));
             let state = AppState::new(ApiDeps {
                 api: config.api.clone(),
                 auth: config.auth.clone(),
@@ -197,6 +223,7 @@ impl App {
                 jobs: jobs.clone(),
                 counters: counters.clone(),
                 comment_filter,
+                recommender: Some(recommender),
                 clock: clock.clone(),
                 ids: ids.clone(),
             })

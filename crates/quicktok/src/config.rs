@@ -35,6 +35,8 @@ pub struct Config {
     pub rank: RankerConfig,
     /// Social features: the counter service (`[social.counters]`).
     pub social: quicktok_social::SocialConfig,
+    /// The For-You recommender (`[recommend]`).
+    pub recommend: quicktok_recommend::RecommendConfig,
     pub flags: FlagsConfig,
 }
 

@@ -15,6 +15,8 @@ pub enum Signal {
     Shared,
     /// Swiped away early.
     Skipped,
+    /// Watched part of it: no interest either way, but seen.
+    Watched,
 }
 
 impl Signal {
@@ -26,6 +28,7 @@ impl Signal {
             Signal::Commented => 1.5,
             Signal::Shared => 2.0,
             Signal::Skipped => -1.0,
+            Signal::Watched => 0.0,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! (not wired yet).
 
 pub mod assemble;
+pub mod config;
 pub mod covers;
 pub mod degrade;
 pub mod error;
@@ -27,6 +28,7 @@ pub mod ranker;
 pub mod seen;
 pub mod service;
 
+pub use config::RecommendConfig;
 pub use error::RecommendError;
 pub use evaluate::{
     Blend, FoldMetrics, ItemPop, ModelSettings, RankingMetrics, TopN, cross_validate,

@@ -308,7 +308,7 @@ impl Recommender {
                     s.plays += 1;
                     s.completions += 1;
                 }
-                Signal::Skipped => s.plays += 1,
+                Signal::Skipped | Signal::Watched => s.plays += 1,
                 _ => {}
             }
         }

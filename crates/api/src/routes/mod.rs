@@ -9,6 +9,7 @@ mod me;
 mod media;
 mod notifications;
 mod playback;
+mod recommend;
 mod reports;
 mod stories;
 mod trending;
@@ -62,6 +63,8 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(comments::delete))
         .routes(routes!(reports::create))
         .routes(routes!(reports::list))
+        .routes(routes!(recommend::for_you))
+        .routes(routes!(recommend::related))
         .routes(routes!(stories::row))
         .routes(routes!(stories::of_author))
         .routes(routes!(stories::seen))

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use axum::extract::{Path, State};
 use http::StatusCode;
 use http::request::Parts;
-use quicktok_core::Id;
+use quicktok_core::{Event, Id};
 use quicktok_meta::VideoStatus;
 use quicktok_rank::{QualifiedView, VIEWS_TOPIC, Verdict};
 use serde::{Deserialize, Serialize};
@@ -101,6 +101,18 @@ pub async fn report_view(
         let view = QualifiedView::new(id, tags, state.clock().now_ms());
         let record = view.to_record().map_err(ApiError::internal)?;
         state.log().append(VIEWS_TOPIC, vec![record]).await?;
+    }
+    // Every signed-in report, counted or not, is what the recommender learns from (a short
+    // watch is a skip).
+    if let Some(user) = user {
+        let event = Event::VideoWatched {
+            video_id: id,
+            user_id: user.id,
+            watched_ms: report.watched_ms,
+            duration_ms: video.duration_ms,
+            at_ms: state.clock().now_ms(),
+        };
+        crate::routes::interactions::publish(&state, event).await;
     }
     Ok((StatusCode::ACCEPTED, ApiJson(ViewAccepted { counted: reason.is_none(), reason })))
 }

@@ -1,0 +1,213 @@
+//! The For-You feed and related videos through the whole app over real HTTP: clips published
+//! while the app runs reach the recommender through the log; pages never repeat a clip,
+//! never show the viewer's own, a blocked creator's or a removed clip, never put one creator
+//! twice in a row; a like reshapes the next page within the second; anonymous feeds work;
+//! bad cursors and limits are refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use quicktok_core::{Event, Id};
+use quicktok_log::NewRecord;
+use quicktok_testkit::{AppSandbox, Uploader};
+use serde_json::Value;
+
+async fn get(app: &AppSandbox, path: &str, who: Option<&Uploader>) -> (u16, Value) {
+    let mut request = app.client.get(app.url(path));
+    if let Some(u) = who {
+        request = request.bearer_auth(&u.token);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// A published clip by `author` with `tags`, announced on the log as the pipeline does.
+async fn publish(app: &AppSandbox, author: &Uploader, tags: &[&str]) -> String {
+    let id = app.published_video(&author.user_id, false).await.unwrap();
+    let vid: Id = id.parse().unwrap();
+    let now = app.state().clock().now_ms();
+    let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+    app.state().meta().videos().set_tags(vid, &tags, now).await.unwrap();
+    let event = Event::VideoPublished {
+        video_id: vid,
+        author: author.user_id.parse().unwrap(),
+        at_ms: now,
+    };
+    let record = NewRecord { timestamp_ms: now, payload: event.encode() };
+    app.state().log().append("videos", vec![record]).await.unwrap();
+    id
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["items"].as_array().unwrap().iter().map(|v| v["id"].as_str().unwrap().to_owned()).collect()
+}
+
+fn authors(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["author"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Polls the viewer's feed until it holds at least `n` clips (the consumer is asynchronous).
+async fn wait_for_feed(app: &AppSandbox, who: Option<&Uploader>, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // Anonymous pages serve no one's seen filter, so polling costs nothing.
+        let (status, page) = get(app, "/api/v1/feed/for-you", None).await;
+        assert_eq!(status, 200, "{page}");
+        if ids(&page).len() >= n {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the recommender never saw the clips: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, page) = get(app, "/api/v1/feed/for-you", who).await;
+    assert_eq!(status, 200, "{page}");
+    page
+}
+
+#[tokio::test]
+async fn for_you_pages_follow_the_rules() {
+    let app = AppSandbox::start().await.unwrap();
+    let viewer = app.uploader("viewer").await.unwrap();
+    let creators: Vec<Uploader> =
+        futures_join(["ana", "bob", "cyd", "dee"].iter().map(|n| app.uploader(n))).await;
+    let mut all = Vec::new();
+    for round in 0..6 {
+        for (c, creator) in creators.iter().enumerate() {
+            let tag = if c % 2 == 0 { "cats" } else { "cooking" };
+            all.push((publish(&app, creator, &[tag]).await, c, round));
+        }
+    }
+    // The viewer's own clip is never recommended to them.
+    let own = publish(&app, &viewer, &["cats"]).await;
+    // A removed clip is never served (the store's status is checked when the page is built).
+    let removed = all[0].0.clone();
+    let now = app.state().clock().now_ms();
+    app.state()
+        .meta()
+        .videos()
+        .set_status(
+            removed.parse().unwrap(),
+            quicktok_meta::VideoStatus::Removed,
+            Some("abuse"),
+            now,
+        )
+        .await
+        .unwrap();
+    // The viewer blocks `dee`.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/users/{}/block", creators[3].user_id)))
+        .bearer_auth(&viewer.token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+
+    let first = wait_for_feed(&app, Some(&viewer), 10).await;
+    assert!(first["degraded"].is_null(), "{first}");
+    let mut seen = HashSet::new();
+    let mut page = first;
+    for _ in 0..3 {
+        for id in ids(&page) {
+            assert!(seen.insert(id.clone()), "clip {id} served twice");
+            assert_ne!(id, own, "the viewer's own clip");
+            assert_ne!(id, removed, "a removed clip");
+        }
+        let by = authors(&page);
+        assert!(!by.contains(&creators[3].user_id), "a blocked creator's clip");
+        assert!(by.windows(2).all(|w| w[0] != w[1]), "one creator twice in a row: {by:?}");
+        let cursor = page["next_cursor"].as_str().unwrap().to_owned();
+        let (status, next) =
+            get(&app, &format!("/api/v1/feed/for-you?cursor={cursor}"), Some(&viewer)).await;
+        assert_eq!(status, 200);
+        if let (Some(last), Some(first_next)) = (by.last(), authors(&next).first()) {
+            assert_ne!(last, first_next, "the page boundary repeats a creator");
+        }
+        page = next;
+    }
+    // Only the three unblocked creators' clips minus the removed one exist: all served.
+    assert_eq!(seen.len(), 3 * 6 - 1, "{seen:?}");
+
+    let (status, body) = get(&app, "/api/v1/feed/for-you?cursor=nope", Some(&viewer)).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "bad_request");
+}
+
+#[tokio::test]
+async fn a_like_reshapes_the_next_page_and_related_follows_tags() {
+    let app = AppSandbox::start().await.unwrap();
+    let viewer = app.uploader("viewer").await.unwrap();
+    let creators: Vec<Uploader> = futures_join(
+        (0..10).map(|n| format!("maker{n}")).collect::<Vec<_>>().iter().map(|n| app.uploader(n)),
+    )
+    .await;
+    let mut cats = Vec::new();
+    for round in 0..8 {
+        for (c, creator) in creators.iter().enumerate() {
+            let tag = if c == 0 { "cats" } else { "misc" };
+            let id = publish(&app, creator, &[tag, &format!("r{round}")]).await;
+            if c == 0 {
+                cats.push(id);
+            }
+        }
+    }
+    wait_for_feed(&app, None, 20).await;
+    // The viewer likes one cats clip: the recommender hears it from the log within a second.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/videos/{}/like", cats[0])))
+        .bearer_auth(&viewer.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Cats clips among the first ten: about one by chance (a tenth of the catalogue); the
+    // liker gets several (one creator cannot fill consecutive slots, so at most five).
+    let cats_in_top =
+        |page: &Value| ids(page).into_iter().take(10).filter(|id| cats.contains(id)).count();
+    let control = app.uploader("control").await.unwrap();
+    let (_, control_page) = get(&app, "/api/v1/feed/for-you", Some(&control)).await;
+    let by_chance = cats_in_top(&control_page);
+    assert!(by_chance <= 2, "{control_page}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, page) = get(&app, "/api/v1/feed/for-you", Some(&viewer)).await;
+        assert_eq!(status, 200);
+        if cats_in_top(&page) >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the like never showed in the feed: {page}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Related: clips sharing the tags come first; never the clip itself.
+    let (status, related) =
+        get(&app, &format!("/api/v1/videos/{}/related?limit=5", cats[1]), None).await;
+    assert_eq!(status, 200, "{related}");
+    let related = ids(&related);
+    assert!(!related.is_empty() && !related.contains(&cats[1]), "{related:?}");
+    assert!(related.iter().all(|id| cats.contains(id) || id.parse::<u64>().is_ok()));
+    assert!(cats.contains(&related[0]), "a cats clip first: {related:?}");
+    let (status, _) = get(&app, &format!("/api/v1/videos/{}/related?limit=0", cats[1]), None).await;
+    assert_eq!(status, 422);
+    let (status, _) = get(&app, "/api/v1/videos/12345/related", None).await;
+    assert_eq!(status, 404);
+}
+
+/// Runs the futures one after another (registrations are argon2-bound; order matters not).
+async fn futures_join<F: std::future::Future<Output = anyhow::Result<Uploader>>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<Uploader> {
+    let mut out = Vec::new();
+    for f in futures {
+        out.push(f.await.unwrap());
+    }
+    out
+}
