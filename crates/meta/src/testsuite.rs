@@ -194,6 +194,8 @@ macro_rules! meta_testsuite {
             videos_status_transitions_set_published_once,
             videos_set_media_info,
             videos_set_tags_replaces,
+            videos_cover_candidates_replace_and_batch,
+            videos_by_ids_returns_what_exists,
             videos_by_author_paginates_newest_first,
             videos_published_by_tag_only_published,
             videos_every_status_round_trips,
@@ -709,6 +711,33 @@ pub async fn videos_set_tags_replaces(db: &TestDb) {
     // The refused call left no orphan tag behind.
     videos.set_status(Id(11), VideoStatus::Published, None, NOW).await.unwrap();
     assert!(videos.published_by_tag("x", None, 10).await.unwrap().is_empty());
+}
+
+pub async fn videos_cover_candidates_replace_and_batch(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &[]).await;
+    video(db, 11, 1, &[]).await;
+    let videos = db.videos();
+    videos.set_cover_candidates(Id(10), &[Id(103), Id(101), Id(102)], NOW).await.unwrap();
+    videos.set_cover_candidates(Id(11), &[Id(200)], NOW).await.unwrap();
+    // Replacing keeps the new order and nothing of the old list.
+    videos.set_cover_candidates(Id(10), &[Id(105), Id(104)], NOW + 1).await.unwrap();
+    let got = videos.cover_candidates(&[Id(10), Id(11), Id(12)]).await.unwrap();
+    assert_eq!(got.get(&Id(10)), Some(&vec![Id(105), Id(104)]));
+    assert_eq!(got.get(&Id(11)), Some(&vec![Id(200)]));
+    assert!(!got.contains_key(&Id(12)));
+    let err = videos.set_cover_candidates(Id(12), &[Id(1)], NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn videos_by_ids_returns_what_exists(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &["a"]).await;
+    video(db, 11, 1, &[]).await;
+    let got = db.videos().by_ids(&[Id(11), Id(10), Id(10), Id(99)]).await.unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[&Id(10)].tags, strings(&["a"]));
+    assert_eq!(got[&Id(11)].author_id, Id(1));
 }
 
 pub async fn videos_by_author_paginates_newest_first(db: &TestDb) {

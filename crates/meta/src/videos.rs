@@ -621,6 +621,72 @@ impl<'a> Videos<'a> {
         one_row(done)
     }
 
+    /// Replaces a video's candidate covers (image blob ids, in the pipeline's order) in one
+    /// transaction. [`MetaError::NotFound`] if there is no such video.
+    pub async fn set_cover_candidates(&self, id: Id, blobs: &[Id], now_ms: i64) -> Result<()> {
+        let done = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                // Write first (see `set_tags`): the lock, and whether the video exists.
+                let touched = sqlx::query(TOUCH)
+                    .bind(now_ms)
+                    .bind(id.as_i64())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if touched == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM video_covers WHERE video_id = $1")
+                    .bind(id.as_i64())
+                    .execute(&mut *tx)
+                    .await?;
+                for (idx, blob) in blobs.iter().enumerate() {
+                    sqlx::query(
+                        "INSERT INTO video_covers (video_id, idx, blob_id) VALUES ($1, $2, $3)",
+                    )
+                    .bind(id.as_i64())
+                    .bind(idx as i32)
+                    .bind(blob.as_i64())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(true)
+            }
+            .await
+        });
+        match done.map_err(db)? {
+            true => Ok(()),
+            false => Err(MetaError::NotFound),
+        }
+    }
+
+    /// The candidate covers of several videos at once, each list in the pipeline's order
+    /// (videos without candidates are absent).
+    pub async fn cover_candidates(&self, ids: &[Id]) -> Result<HashMap<Id, Vec<Id>>> {
+        let mut out: HashMap<Id, Vec<Id>> = HashMap::new();
+        for chunk in ids.chunks(crate::store::IN_CHUNK) {
+            let placeholders = crate::store::in_placeholders(chunk.len());
+            let sql = format!(
+                "SELECT video_id, blob_id FROM video_covers WHERE video_id IN ({placeholders}) \
+                 ORDER BY video_id, idx"
+            );
+            let rows = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+                for id in chunk {
+                    query = query.bind(id.as_i64());
+                }
+                query.fetch_all(pool).await
+            })
+            .map_err(db)?;
+            for (video, blob) in rows {
+                out.entry(Id::from_i64(video)).or_default().push(Id::from_i64(blob));
+            }
+        }
+        Ok(out)
+    }
+
     /// Replaces a video's tags (stored as given, duplicates dropped) in one transaction.
     /// [`MetaError::NotFound`] if there is no such video.
     pub async fn set_tags(&self, id: Id, tags: &[String], now_ms: i64) -> Result<()> {

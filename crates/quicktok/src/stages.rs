@@ -684,6 +684,12 @@ impl MediaStages {
             .and_then(|c| c["images"][0]["blob"].as_str())
             .and_then(|s| s.parse::<Id>().ok());
         self.d.meta.videos().set_cover(job.id, best, self.now()).await?;
+        // Every candidate stays available: the recommender's bandit chooses among them.
+        let all: Vec<Id> = candidates
+            .iter()
+            .filter_map(|c| c["images"][0]["blob"].as_str().and_then(|s| s.parse::<Id>().ok()))
+            .collect();
+        self.d.meta.videos().set_cover_candidates(job.id, &all, self.now()).await?;
         // The candidates are already in the job state (the transcode stage's output).
         let out = Map::new();
         if outcome.severity == Severity::Review {

@@ -110,10 +110,22 @@ async fn for_you_pages_follow_the_rules() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
 
+    // One clip has three candidate covers: the bandit shows one of them.
+    let with_covers: Id = all[1].0.parse().unwrap();
+    let candidates = [Id(901), Id(902), Id(903)];
+    app.state().meta().videos().set_cover_candidates(with_covers, &candidates, now).await.unwrap();
+    // Compared without the signature (its expiry moves with time).
+    let unsigned = |p: &str| p.split('?').next().unwrap_or_default().to_owned();
+    let cover_paths: Vec<String> =
+        candidates.iter().map(|b| unsigned(&app.state().media_path(*b))).collect();
+
     let first = wait_for_feed(&app, Some(&viewer), 10).await;
     assert!(first["degraded"].is_null(), "{first}");
     let mut seen = HashSet::new();
     let mut page = first;
+    let shown =
+        page["items"].as_array().unwrap().iter().find(|v| v["id"] == all[1].0.as_str()).unwrap();
+    assert!(cover_paths.contains(&unsigned(shown["cover"].as_str().unwrap())), "{shown}");
     for _ in 0..3 {
         for id in ids(&page) {
             assert!(seen.insert(id.clone()), "clip {id} served twice");

@@ -106,6 +106,29 @@ async fn views_in_order(state: &AppState, ids: &[u64]) -> ApiResult<Vec<VideoVie
     video_views(state, videos).await
 }
 
+/// Shows each clip under the cover the bandit picks for this viewer's segment (F7.4).
+async fn choose_covers(
+    state: &AppState,
+    user: Option<u64>,
+    now: i64,
+    items: &mut [VideoView],
+) -> ApiResult<()> {
+    let Some(rec) = state.recommender().cloned() else { return Ok(()) };
+    let ids: Vec<Id> = items.iter().filter_map(|v| v.id.parse().ok()).collect();
+    let candidates = state.meta().videos().cover_candidates(&ids).await?;
+    let asked: Vec<(u64, usize)> =
+        ids.iter().map(|id| (id.0, candidates.get(id).map_or(0, Vec::len))).collect();
+    let chosen = tokio::task::spawn_blocking(move || rec.choose_covers(user, now, &asked))
+        .await
+        .map_err(ApiError::internal)?;
+    for ((view, id), choice) in items.iter_mut().zip(&ids).zip(chosen) {
+        if let Some(blob) = choice.and_then(|c| candidates.get(id).and_then(|list| list.get(c))) {
+            view.cover = Some(state.media_path(*blob));
+        }
+    }
+    Ok(())
+}
+
 /// The For-You feed: clips picked for the viewer from trending, followed creators, their
 /// long-term and last-hour interests, co-engagement and fresh uploads; never one already
 /// seen or served, blocked, removed or their own, and never two of one creator in a row.
@@ -151,7 +174,8 @@ pub async fn for_you(
         metrics::counter!("recommend_degraded_total", "reason" => reason.as_str()).increment(1);
     }
     let ids: Vec<u64> = page.items.iter().map(|i| i.video).collect();
-    let items = views_in_order(&state, &ids).await?;
+    let mut items = views_in_order(&state, &ids).await?;
+    choose_covers(&state, user.map(|u| u.id.0), now, &mut items).await?;
     let next = Cursor {
         page: cursor.map_or(1, |c| c.page.saturating_add(1)),
         last_author: page.items.last().map(|i| i.author.to_string()),
