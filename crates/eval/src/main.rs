@@ -32,6 +32,9 @@ struct Args {
     /// part (never its test part) and print the grid instead of writing the report.
     #[arg(long)]
     tune: bool,
+    /// Run only these parts (comma-separated: movielens, simulation, latency).
+    #[arg(long, value_delimiter = ',', default_values_t = ["movielens".to_owned(), "simulation".to_owned(), "latency".to_owned()])]
+    only: Vec<String>,
     /// Users and videos of the latency benchmark (the scale by default).
     #[arg(long, default_value_t = 10_000)]
     users: usize,
@@ -225,10 +228,46 @@ fn main() -> anyhow::Result<()> {
         tune(users, items, &pairs, args.folds);
         return Ok(());
     }
+    let mut report = String::new();
+    writeln!(report, "# Recommendation: offline evaluation\n")?;
+    writeln!(
+        report,
+        "Written by `make eval` (`cargo run --release -p quicktok-eval -- --data <ml-100k.inter> --out docs/recommendation.md`).\n"
+    )?;
+    writeln!(report, "- Machine: {}", machine())?;
+    writeln!(report, "- Date: {}", date())?;
+    let all = args.only.len() == 3;
+    let wants = |name: &str| args.only.iter().any(|o| o == name);
+    if wants("movielens") {
+        movielens_section(&mut report, &args, &Dataset { users, items, pairs })?;
+    }
+    if wants("simulation") {
+        eprintln!("simulation");
+        simulation_section(&mut report, simulate::SimParams::default())?;
+    }
+    if wants("latency") {
+        eprintln!("latency");
+        latency_section(&mut report, args.users, args.videos)?;
+    }
+    // A partial run only prints: the report's sections belong together.
+    if all {
+        if let Some(parent) = args.out.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::write(&args.out, &report)?;
+    }
+    print!("{report}");
+    Ok(())
+}
+
+/// MovieLens 100k: the offline models against ItemPop, `args.folds`-fold.
+fn movielens_section(report: &mut String, args: &Args, data: &Dataset) -> anyhow::Result<()> {
+    let Dataset { users, items, pairs } = data;
+    let (users, items) = (*users, *items);
     let settings = settings();
     let params = settings.als;
     let started = Instant::now();
-    let folds = cross_validate(users, items, &pairs, args.folds, 10, settings);
+    let folds = cross_validate(users, items, pairs, args.folds, 10, settings);
     let secs = started.elapsed().as_secs_f64();
     let mean = |pick: fn(&FoldMetrics) -> RankingMetrics| {
         RankingMetrics::mean(&folds.iter().map(pick).collect::<Vec<_>>())
@@ -238,14 +277,6 @@ fn main() -> anyhow::Result<()> {
     let itemitem = mean(|f| f.itemitem);
     let ours = mean(|f| f.blend);
 
-    let mut report = String::new();
-    writeln!(report, "# Recommendation: offline evaluation\n")?;
-    writeln!(
-        report,
-        "Written by `make eval` (`cargo run --release -p quicktok-eval -- --data <ml-100k.inter> --out docs/recommendation.md`).\n"
-    )?;
-    writeln!(report, "- Machine: {}", machine())?;
-    writeln!(report, "- Date: {}", date())?;
     writeln!(
         report,
         "- Data: MovieLens 100k as shipped in PyPI `recbole` (`recbole/dataset_example/ml-100k/ml-100k.inter`): {users} users, {items} items, {} ratings, each taken as one implicit interaction.",
@@ -258,10 +289,10 @@ fn main() -> anyhow::Result<()> {
     )?;
     writeln!(report, "| model | NDCG@10 | Precision@10 | Recall@10 |")?;
     writeln!(report, "|---|---:|---:|---:|")?;
-    row(&mut report, "ItemPop (most engaged-with items)", &pop)?;
-    row(&mut report, "iALS alone (user and item vectors)", &als)?;
-    row(&mut report, "item-item alone (EASE weights)", &itemitem)?;
-    row(&mut report, "**QuickTok offline model** (iALS + item-item blend)", &ours)?;
+    row(report, "ItemPop (most engaged-with items)", &pop)?;
+    row(report, "iALS alone (user and item vectors)", &als)?;
+    row(report, "item-item alone (EASE weights)", &itemitem)?;
+    row(report, "**QuickTok offline model** (iALS + item-item blend)", &ours)?;
     writeln!(report, "| *Gorse README anchor: ItemPop* | *0.218* | | |")?;
     writeln!(report, "| *Gorse README anchor: ALS* | *0.416* | | |")?;
     writeln!(
@@ -297,14 +328,5 @@ fn main() -> anyhow::Result<()> {
             f.blend.ndcg
         )?;
     }
-    eprintln!("simulation");
-    simulation_section(&mut report, simulate::SimParams::default())?;
-    eprintln!("latency");
-    latency_section(&mut report, args.users, args.videos)?;
-    if let Some(parent) = args.out.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    std::fs::write(&args.out, &report)?;
-    print!("{report}");
     Ok(())
 }
