@@ -223,3 +223,28 @@ async fn futures_join<F: std::future::Future<Output = anyhow::Result<Uploader>>>
     }
     out
 }
+
+/// Overload (here: any request, with `max_in_flight = 0`) gives the short page and says so,
+/// and related videos are shed with 503 + Retry-After.
+#[tokio::test]
+async fn overload_shortens_pages_and_sheds_related() {
+    let app = AppSandbox::start_with(|c| c.recommend.max_in_flight = 0).await.unwrap();
+    let viewer = app.uploader("viewer").await.unwrap();
+    let creators: Vec<Uploader> = futures_join(
+        (0..30).map(|n| format!("maker{n}")).collect::<Vec<_>>().iter().map(|n| app.uploader(n)),
+    )
+    .await;
+    let mut last = String::new();
+    for creator in &creators {
+        last = publish(&app, creator, &["misc"]).await;
+    }
+    let page = wait_for_feed(&app, Some(&viewer), 20).await;
+    assert_eq!(page["degraded"], "overloaded", "{page}");
+    assert_eq!(ids(&page).len(), 20, "the overloaded page size");
+    let r =
+        app.client.get(app.url(&format!("/api/v1/videos/{last}/related"))).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "unavailable");
+}
