@@ -119,6 +119,7 @@ pub async fn load(
     let trainer = rec.clone();
     let now = clock.now_ms();
     let summary = tokio::task::spawn_blocking(move || trainer.train(now)).await?;
+    report_training(&summary);
     tracing::info!(?summary, "recommender trained at start");
     rec.caught_up(clock.now_ms());
     Ok((rec, offsets))
@@ -184,6 +185,19 @@ pub async fn follow(
     }
 }
 
+/// The training job's offline metrics, in `/metrics`.
+fn report_training(summary: &quicktok_recommend::TrainingSummary) {
+    metrics::gauge!("recommend_trained_users").set(summary.users as f64);
+    metrics::gauge!("recommend_trained_videos").set(summary.videos as f64);
+    metrics::gauge!("recommend_trained_interactions").set(summary.interactions as f64);
+    if let Some(r) = &summary.ranker {
+        metrics::gauge!("recommend_ranker_examples").set(r.examples as f64);
+        metrics::gauge!("recommend_ranker_holdout_auc").set(r.holdout_auc);
+        metrics::gauge!("recommend_ranker_holdout_log_loss").set(r.holdout_log_loss);
+        metrics::gauge!("recommend_ranker_fallback_auc").set(r.fallback_auc);
+    }
+}
+
 /// Retrains every `recommend.train_interval_ms` until shutdown.
 pub async fn train_periodically(
     rec: Arc<Recommender>,
@@ -200,6 +214,7 @@ pub async fn train_periodically(
         let trainer = rec.clone();
         let now = clock.now_ms();
         let summary = tokio::task::spawn_blocking(move || trainer.train(now)).await?;
+        report_training(&summary);
         tracing::info!(?summary, "recommender retrained");
     }
 }
