@@ -14,6 +14,7 @@ use crate::comments::Comments;
 use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::counters::Counters;
 use crate::error::{MetaError, Result, db, migration};
+use crate::feed::Feed;
 use crate::fingerprints::Fingerprints;
 use crate::notifications::Notifications;
 use crate::pipeline_jobs::PipelineJobs;
@@ -216,6 +217,17 @@ impl MetaStore {
     /// Persisted counters (the counter service's store) and their repair.
     pub fn counters(&self) -> Counters<'_> {
         Counters::new(self)
+    }
+
+    /// The following feed: activity, inboxes, outboxes.
+    pub fn feed(&self) -> Feed<'_> {
+        Feed::new(self)
+    }
+
+    /// Bulk loading of synthetic data (benchmarks).
+    #[cfg(feature = "bulk")]
+    pub fn bulk(&self) -> crate::bulk::Bulk<'_> {
+        crate::bulk::Bulk::new(self)
     }
 
     pub(crate) fn pool(&self) -> &Pool {

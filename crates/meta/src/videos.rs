@@ -344,6 +344,40 @@ impl<'a> Videos<'a> {
         }
     }
 
+    /// The videos with these ids that exist, with their tags, keyed by id (one read per
+    /// 500 ids, for pages built from other tables' ids such as the following feed).
+    pub async fn by_ids(&self, ids: &[Id]) -> Result<HashMap<Id, Video>> {
+        let mut wanted: Vec<i64> = ids.iter().map(|id| id.as_i64()).collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let mut rows = Vec::with_capacity(wanted.len());
+        for chunk in wanted.chunks(crate::store::IN_CHUNK) {
+            let placeholders = crate::store::in_placeholders(chunk.len());
+            let sql = format!(
+                "SELECT id, author_id, title, description, status, reason, duration_ms, width, \
+                 height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
+                 last_play_ms, cover_blob_id, view_count, private \
+                 FROM videos WHERE id IN ({placeholders})"
+            );
+            let found = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_as::<_, VideoRow>(&sql);
+                for id in chunk {
+                    query = query.bind(*id);
+                }
+                query.fetch_all(pool).await
+            })
+            .map_err(db)?;
+            rows.extend(found);
+        }
+        let mut tags = self.tags_of(rows.iter().map(|r| r.id)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let own = tags.remove(&row.id).unwrap_or_default();
+                row.into_video(sorted(own)).map(|v| (v.id, v))
+            })
+            .collect()
+    }
+
     /// Moves a video to `status`, replacing its reason (`None` clears it), and returns it as
     /// now stored. The first move to [`VideoStatus::Published`] sets `published_at_ms`; later
     /// ones keep it. No transition is refused here: the lifecycle rules are the caller's.
