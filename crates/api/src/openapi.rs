@@ -21,6 +21,7 @@ use crate::state::AppState;
         (name = "videos", description = "Videos"),
         (name = "social", description = "Follows, blocks, likes, comments, shares, reports"),
         (name = "notifications", description = "Your inbox: grouped notifications, unread count, live stream (SSE)"),
+        (name = "feed", description = "The following feed: videos of the creators you follow, newest first"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "meta", description = "The API itself"),
     )

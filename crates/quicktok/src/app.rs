@@ -141,6 +141,21 @@ impl App {
                 runner.run(token).await;
                 Ok(())
             });
+            // The following feed's fan-out, follow backfill and unfollow cleanup.
+            for topic in [crate::notifications::VIDEOS_TOPIC, quicktok_core::SOCIAL_TOPIC] {
+                let (l, m, c, t) = (log.clone(), meta.clone(), clock.clone(), shutdown.clone());
+                let feed = config.social.feed.clone();
+                tasks.spawn(supervise("feed", shutdown.clone(), move || {
+                    crate::feed::run(
+                        l.clone(),
+                        m.clone(),
+                        feed.clone(),
+                        c.clone(),
+                        topic,
+                        t.clone(),
+                    )
+                }));
+            }
             let (l, j, m, t) = (log.clone(), jobs.clone(), meta.clone(), shutdown.clone());
             tasks.spawn(supervise("pipeline enqueuer", shutdown.clone(), move || {
                 crate::pipeline::run_enqueuer(
@@ -196,6 +211,7 @@ impl App {
                 jobs: jobs.clone(),
                 counters: counters.clone(),
                 comment_filter,
+                feed: config.social.feed.clone(),
                 clock: clock.clone(),
                 ids: ids.clone(),
             })

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod comments;
+mod feed;
 mod health;
 mod interactions;
 mod me;
@@ -61,6 +62,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(comments::delete))
         .routes(routes!(reports::create))
         .routes(routes!(reports::list))
+        .routes(routes!(feed::following))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .routes(routes!(notifications::stream))

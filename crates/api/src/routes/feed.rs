@@ -1,0 +1,65 @@
+//! `GET /api/v1/feed/following`: the signed-in user's following feed (F6.5), newest first,
+//! merged from their pushed inbox and the outboxes of the celebrities they follow (see
+//! `crate::feed`), with an opaque cursor.
+
+use axum::extract::State;
+use quicktok_meta::VideoStatus;
+use quicktok_social::FeedCursor;
+use serde::Deserialize;
+
+use super::playback::{VideoPage, video_views};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiQuery, AuthUser};
+use crate::state::AppState;
+
+/// Paging through the following feed.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct FeedQuery {
+    /// The `next_cursor` of the previous page (opaque).
+    pub cursor: Option<String>,
+    /// Page size, 1..=`social.feed.page_size_max` (default `social.feed.page_size_default`).
+    pub limit: Option<u32>,
+}
+
+/// Videos of the creators the signed-in user follows, newest published first, without
+/// duplicates; removed, private and blocked authors' videos are left out. A user back after
+/// `social.feed.active_days` away gets their feed rebuilt before the first page.
+#[utoipa::path(get, path = "/feed/following", tag = "feed", security(("bearer" = [])),
+    params(FeedQuery),
+    responses(
+        (status = 200, description = "Newest first", body = VideoPage),
+        (status = 400, description = "Bad cursor or limit", body = ErrorBody),
+        (status = 401, description = "Not signed in", body = ErrorBody),
+    ))]
+pub async fn following(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiQuery(q): ApiQuery<FeedQuery>,
+) -> ApiResult<ApiJson<VideoPage>> {
+    let cfg = state.feed_config();
+    let limit = q.limit.unwrap_or(cfg.page_size_default);
+    if limit == 0 || limit > cfg.page_size_max {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {}",
+            cfg.page_size_max
+        )));
+    }
+    let after = match q.cursor.as_deref() {
+        None | Some("") => None,
+        Some(c) => Some(FeedCursor::decode(c).map_err(|_| ApiError::bad_request("bad cursor"))?),
+    };
+    let meta = state.meta();
+    crate::feed::ensure_fresh(meta, cfg, user.id, state.clock().now_ms()).await?;
+    let page = crate::feed::read_page(meta, cfg, user.id, after, limit).await?;
+    let ids: Vec<_> = page.items.iter().map(|e| e.video_id).collect();
+    let mut found = meta.videos().by_ids(&ids).await?;
+    // Checked again on the rows themselves: a video removed since the page was read goes.
+    let videos = ids
+        .iter()
+        .filter_map(|id| found.remove(id))
+        .filter(|v| v.status == VideoStatus::Published && !v.private)
+        .collect();
+    let items = video_views(&state, videos).await?;
+    Ok(ApiJson(VideoPage { items, next_cursor: page.next.map(|c| c.encode()) }))
+}
