@@ -3,8 +3,13 @@
 //! celebrities they follow, and the rebuild by pull of a returning inactive user's inbox.
 //! The merge itself is `quicktok_social::feed` (pure); the filtering (visibility, blocks,
 //! follows) is in the metadata store's queries.
+//!
+//! Celebrities are read by every one of their followers, so the head of each celebrity's
+//! outbox is cached in process for `social.feed.outbox_cache_ms`: a new video of theirs shows
+//! up to that much later, and a removed one is dropped by the handler's final status check.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use quicktok_core::Id;
 use quicktok_meta::{FeedItem, InboxRow, MetaError, MetaStore};
@@ -17,11 +22,75 @@ fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
         .collect()
 }
 
+/// Celebrities cached before the cache starts over.
+const CACHED_CREATORS: usize = 10_000;
+
+/// The newest entries of celebrities' outboxes, shared by a node's readers.
+#[derive(Debug, Default)]
+pub struct OutboxCache {
+    heads: Mutex<HashMap<Id, (i64, Arc<Vec<FeedEntry>>)>>,
+}
+
+impl OutboxCache {
+    /// The entries of `creator`'s outbox after `before`, `depth` deep (or all there are):
+    /// from the cached head when it covers them, else from the store.
+    async fn after(
+        &self,
+        meta: &MetaStore,
+        cfg: &FeedConfig,
+        now_ms: i64,
+        creator: Id,
+        before: Option<(i64, Id)>,
+        depth: u32,
+    ) -> Result<Vec<FeedEntry>, MetaError> {
+        let ttl = i64::try_from(cfg.outbox_cache_ms).unwrap_or(i64::MAX);
+        // One more than the largest page read needs.
+        let head_len = cfg.page_size_max.saturating_add(1);
+        if ttl == 0 || depth > head_len {
+            return Ok(entries(meta.feed().outbox(creator, before, depth).await?));
+        }
+        let cached = {
+            let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+            heads
+                .get(&creator)
+                .filter(|(at, _)| now_ms.saturating_sub(*at) < ttl)
+                .map(|(_, h)| h.clone())
+        };
+        let head = match cached {
+            Some(head) => head,
+            None => {
+                let head = Arc::new(entries(meta.feed().outbox(creator, None, head_len).await?));
+                let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
+                if heads.len() >= CACHED_CREATORS {
+                    heads.clear();
+                }
+                heads.insert(creator, (now_ms, head.clone()));
+                head
+            }
+        };
+        let found: Vec<FeedEntry> = head
+            .iter()
+            .filter(|e| before.is_none_or(|b| e.key() < b))
+            .take(depth as usize)
+            .copied()
+            .collect();
+        // The head is a prefix of the outbox: it answers when it holds the whole outbox or
+        // enough entries after the cursor.
+        if head.len() < head_len as usize || found.len() == depth as usize {
+            Ok(found)
+        } else {
+            Ok(entries(meta.feed().outbox(creator, before, depth).await?))
+        }
+    }
+}
+
 /// The page of `user`'s following feed after `after` (the top when `None`): the inbox and
 /// each followed celebrity's outbox are read `limit + 1` deep after the cursor, then merged.
 pub async fn read_page(
     meta: &MetaStore,
     cfg: &FeedConfig,
+    cache: &OutboxCache,
+    now_ms: i64,
     user: Id,
     after: Option<FeedCursor>,
     limit: u32,
@@ -33,7 +102,7 @@ pub async fn read_page(
     let mut sources = Vec::with_capacity(celebrities.len() + 1);
     sources.push(entries(feed.inbox_page(user, before, depth).await?));
     for creator in celebrities {
-        sources.push(entries(feed.outbox(creator, before, depth).await?));
+        sources.push(cache.after(meta, cfg, now_ms, creator, before, depth).await?);
     }
     Ok(merge_page(sources, limit as usize))
 }

@@ -71,6 +71,7 @@ struct Inner {
     counters: Arc<CounterService>,
     comment_filter: Arc<ComplianceFilter>,
     feed: FeedConfig,
+    outboxes: crate::feed::OutboxCache,
     /// When this node last wrote each user's last-seen time (see [`AppState::note_activity`]).
     activity: std::sync::Mutex<std::collections::HashMap<quicktok_core::Id, i64>>,
     admins: Vec<String>,
@@ -129,6 +130,7 @@ impl AppState {
             counters: deps.counters,
             comment_filter: deps.comment_filter,
             feed: deps.feed,
+            outboxes: crate::feed::OutboxCache::default(),
             activity: std::sync::Mutex::default(),
             admins,
             notifications: NotificationHub::default(),
@@ -195,6 +197,10 @@ impl AppState {
     /// The following feed's configuration.
     pub fn feed_config(&self) -> &FeedConfig {
         &self.0.feed
+    }
+    /// The cached heads of celebrities' outboxes.
+    pub fn outbox_cache(&self) -> &crate::feed::OutboxCache {
+        &self.0.outboxes
     }
     /// Records that `user` was seen now (the feed pushes to users seen recently). The store
     /// is written at most once per `social.feed.activity_write_interval_ms` per user and

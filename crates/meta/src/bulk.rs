@@ -28,18 +28,12 @@ async fn insert(
 ) -> Result<()> {
     let width = columns.len();
     let per_statement = (MAX_BINDS / width).max(1);
+    let backend = store.backend();
     with_pool!(store, |pool| {
         async {
             let mut tx = pool.begin().await?;
             for chunk in rows.chunks(per_statement) {
-                let values = (0..chunk.len())
-                    .map(|r| {
-                        let cells: Vec<String> =
-                            (1..=width).map(|c| format!("${}", r * width + c)).collect();
-                        format!("({})", cells.join(", "))
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", ");
+                let values = crate::store::values_placeholders(backend, chunk.len(), width);
                 let sql = format!("INSERT INTO {table} ({}) VALUES {values}", columns.join(", "));
                 let mut query = sqlx::query(&sql);
                 for row in chunk {

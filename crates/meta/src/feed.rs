@@ -168,18 +168,13 @@ impl<'a> Feed<'a> {
         if rows.is_empty() {
             return Ok(0);
         }
+        let backend = self.store.backend();
         with_pool!(self.store, |pool| {
             async {
                 let mut tx = pool.begin().await?;
                 let mut inserted = 0;
                 for chunk in rows.chunks(PUSH_CHUNK) {
-                    let values = (0..chunk.len())
-                        .map(|i| {
-                            let b = i * 4;
-                            format!("(${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4)
-                        })
-                        .collect::<Vec<_>>()
-                        .join(", ");
+                    let values = crate::store::values_placeholders(backend, chunk.len(), 4);
                     let sql = format!(
                         "INSERT INTO feed_inbox (user_id, video_id, author_id, at_ms) \
                          VALUES {values} ON CONFLICT (user_id, video_id) DO NOTHING"

@@ -59,6 +59,10 @@ pub struct FeedConfig {
     pub rebuild_max_followees: u32,
     /// A user's last-seen time is written at most this often.
     pub activity_write_interval_ms: u64,
+    /// How long a node keeps the head of a celebrity's outbox (their newest
+    /// `page_size_max + 1` videos) for every reader; a new video of theirs appears in feeds up
+    /// to this much later. 0 reads the store every time.
+    pub outbox_cache_ms: u64,
     /// Page size when the client gives none.
     pub page_size_default: u32,
     /// Largest page size a client may ask for.
@@ -75,6 +79,7 @@ impl Default for FeedConfig {
             backfill_per_author: 20,
             rebuild_max_followees: 2_000,
             activity_write_interval_ms: 300_000,
+            outbox_cache_ms: 1_000,
             page_size_default: 20,
             page_size_max: 50,
         }

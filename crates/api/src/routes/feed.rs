@@ -12,6 +12,9 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::state::AppState;
 
+/// Reads per request at most, topping up a page whose videos were removed meanwhile.
+const MAX_READS: usize = 4;
+
 /// Paging through the following feed.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -50,16 +53,29 @@ pub async fn following(
         Some(c) => Some(FeedCursor::decode(c).map_err(|_| ApiError::bad_request("bad cursor"))?),
     };
     let meta = state.meta();
-    crate::feed::ensure_fresh(meta, cfg, user.id, state.clock().now_ms()).await?;
-    let page = crate::feed::read_page(meta, cfg, user.id, after, limit).await?;
-    let ids: Vec<_> = page.items.iter().map(|e| e.video_id).collect();
-    let mut found = meta.videos().by_ids(&ids).await?;
-    // Checked again on the rows themselves: a video removed since the page was read goes.
-    let videos = ids
-        .iter()
-        .filter_map(|id| found.remove(id))
-        .filter(|v| v.status == VideoStatus::Published && !v.private)
-        .collect();
+    let now = state.clock().now_ms();
+    crate::feed::ensure_fresh(meta, cfg, user.id, now).await?;
+    let mut videos = Vec::new();
+    let mut cursor = after;
+    // Checked again on the rows themselves: a video removed since the page was read (or
+    // still in a cached outbox head) goes, and the page is topped up from where it ended.
+    for _ in 0..MAX_READS {
+        let want = limit - videos.len() as u32;
+        let page =
+            crate::feed::read_page(meta, cfg, state.outbox_cache(), now, user.id, cursor, want)
+                .await?;
+        let ids: Vec<_> = page.items.iter().map(|e| e.video_id).collect();
+        let mut found = meta.videos().by_ids(&ids).await?;
+        videos.extend(
+            ids.iter()
+                .filter_map(|id| found.remove(id))
+                .filter(|v| v.status == VideoStatus::Published && !v.private),
+        );
+        cursor = page.next;
+        if videos.len() == limit as usize || cursor.is_none() {
+            break;
+        }
+    }
     let items = video_views(&state, videos).await?;
-    Ok(ApiJson(VideoPage { items, next_cursor: page.next.map(|c| c.encode()) }))
+    Ok(ApiJson(VideoPage { items, next_cursor: cursor.map(|c| c.encode()) }))
 }
