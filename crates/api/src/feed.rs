@@ -25,10 +25,13 @@ fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
 /// Celebrities cached before the cache starts over.
 const CACHED_CREATORS: usize = 10_000;
 
+/// When a head was read, and its entries (newest first).
+type CachedHead = (i64, Arc<Vec<FeedEntry>>);
+
 /// The newest entries of celebrities' outboxes, shared by a node's readers.
 #[derive(Debug, Default)]
 pub struct OutboxCache {
-    heads: Mutex<HashMap<Id, (i64, Arc<Vec<FeedEntry>>)>>,
+    heads: Mutex<HashMap<Id, CachedHead>>,
 }
 
 impl OutboxCache {

@@ -130,7 +130,7 @@ pub fn should_trim(user: Id, video: Id, every: u32) -> bool {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
-    z % u64::from(every) == 0
+    z.is_multiple_of(u64::from(every))
 }
 
 #[cfg(test)]
