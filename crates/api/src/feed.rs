@@ -157,3 +157,84 @@ pub async fn rebuild(meta: &MetaStore, cfg: &FeedConfig, user: Id) -> Result<u64
     feed.trim(user, cfg.inbox_max).await?;
     Ok(added)
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use quicktok_meta::{MetaConfig, NewUser, NewVideo, VideoStatus};
+
+    use super::*;
+
+    async fn store_with_videos(count: u64) -> MetaStore {
+        let cfg = MetaConfig { url: "sqlite::memory:".into(), ..MetaConfig::default() };
+        let meta = MetaStore::connect(&cfg, std::path::Path::new(".")).await.unwrap();
+        meta.users()
+            .create(NewUser {
+                id: Id(1),
+                username: "star".into(),
+                password_hash: "!".into(),
+                created_at_ms: 0,
+            })
+            .await
+            .unwrap();
+        for i in 0..count {
+            publish(&meta, 100 + i, 1_000 + i as i64).await;
+        }
+        meta
+    }
+
+    async fn publish(meta: &MetaStore, id: u64, at: i64) {
+        let new = NewVideo {
+            id: Id(id),
+            author_id: Id(1),
+            title: String::new(),
+            description: String::new(),
+            tags: vec![],
+            created_at_ms: at,
+        };
+        meta.videos().create(new).await.unwrap();
+        meta.videos().set_status(Id(id), VideoStatus::Published, None, at).await.unwrap();
+    }
+
+    fn ids(entries: &[FeedEntry]) -> Vec<u64> {
+        entries.iter().map(|e| e.video_id.0).collect()
+    }
+
+    #[tokio::test]
+    async fn outbox_heads_are_cached_for_their_ttl_and_deep_pages_read_the_store() {
+        let meta = store_with_videos(60).await;
+        let cfg = FeedConfig::default();
+        let cache = OutboxCache::default();
+        let now = 10_000;
+        let top = cache.after(&meta, &cfg, now, Id(1), None, 21).await.unwrap();
+        assert_eq!(ids(&top), (139..=159).rev().collect::<Vec<_>>());
+        // A new video is not seen while the head is fresh, and is once it expired.
+        publish(&meta, 160, 2_000).await;
+        let cached = cache.after(&meta, &cfg, now + 999, Id(1), None, 3).await.unwrap();
+        assert_eq!(ids(&cached), [159, 158, 157]);
+        let fresh = cache.after(&meta, &cfg, now + 1_000, Id(1), None, 3).await.unwrap();
+        assert_eq!(ids(&fresh), [160, 159, 158]);
+        // Past the cached head (51 entries), the store answers: the same as an outbox read.
+        for depth in [5, 21, 51] {
+            let at = &top[20];
+            let before = Some((at.at_ms, at.video_id));
+            let got = cache.after(&meta, &cfg, now + 1_000, Id(1), before, depth).await.unwrap();
+            let want = entries(meta.feed().outbox(Id(1), before, depth).await.unwrap());
+            assert_eq!(got, want, "depth {depth}");
+        }
+        let deep = (1_010, Id(110));
+        let got = cache.after(&meta, &cfg, now + 1_000, Id(1), Some(deep), 21).await.unwrap();
+        assert_eq!(ids(&got), (100..=109).rev().collect::<Vec<_>>());
+        // A small outbox is whole in its head: any cursor is answered from it.
+        let small = store_with_videos(3).await;
+        let cache = OutboxCache::default();
+        let head = cache.after(&small, &cfg, 0, Id(1), None, 2).await.unwrap();
+        assert_eq!(ids(&head), [102, 101]);
+        let (uncached, off) = (OutboxCache::default(), FeedConfig { outbox_cache_ms: 0, ..cfg });
+        publish(&small, 103, 1_003).await;
+        assert_eq!(
+            ids(&uncached.after(&small, &off, 0, Id(1), None, 2).await.unwrap()),
+            [103, 102]
+        );
+    }
+}
