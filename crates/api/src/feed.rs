@@ -22,19 +22,23 @@ fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
         .collect()
 }
 
+/// Users remembered as fresh before that map starts over.
+const CACHED_USERS: usize = 200_000;
 /// Celebrities cached before the cache starts over.
 const CACHED_CREATORS: usize = 10_000;
 
 /// When a head was read, and its entries (newest first).
 type CachedHead = (i64, Arc<Vec<FeedEntry>>);
 
-/// The newest entries of celebrities' outboxes, shared by a node's readers.
+/// What a node's feed readers share: the newest entries of celebrities' outboxes, and when
+/// each user was last found with a complete inbox.
 #[derive(Debug, Default)]
-pub struct OutboxCache {
+pub struct FeedCache {
     heads: Mutex<HashMap<Id, CachedHead>>,
+    fresh: Mutex<HashMap<Id, i64>>,
 }
 
-impl OutboxCache {
+impl FeedCache {
     /// The entries of `creator`'s outbox after `before`, `depth` deep (or all there are):
     /// from the cached head when it covers them, else from the store.
     async fn after(
@@ -92,7 +96,7 @@ impl OutboxCache {
 pub async fn read_page(
     meta: &MetaStore,
     cfg: &FeedConfig,
-    cache: &OutboxCache,
+    cache: &FeedCache,
     now_ms: i64,
     user: Id,
     after: Option<FeedCursor>,
@@ -113,22 +117,37 @@ pub async fn read_page(
 /// Makes `user`'s inbox complete before a read: when they were never rebuilt, or were
 /// inactive (pushes skipped them), or came back from inactivity, the inbox is rebuilt by
 /// pull and they are marked active. Returns whether it rebuilt.
+///
+/// A user found complete is not checked again on this node for
+/// `activity_write_interval_ms`: nobody turns inactive that fast.
 pub async fn ensure_fresh(
     meta: &MetaStore,
     cfg: &FeedConfig,
+    cache: &FeedCache,
     user: Id,
     now_ms: i64,
 ) -> Result<bool, MetaError> {
+    let recheck = i64::try_from(cfg.activity_write_interval_ms).unwrap_or(i64::MAX);
+    {
+        let fresh = cache.fresh.lock().unwrap_or_else(|e| e.into_inner());
+        if fresh.get(&user).is_some_and(|&at| (0..recheck).contains(&now_ms.saturating_sub(at))) {
+            return Ok(false);
+        }
+    }
     let fresh = matches!(
         meta.feed().activity(user).await?,
         Some(a) if !a.stale && a.last_active_ms >= cfg.active_since(now_ms)
     );
-    if fresh {
-        return Ok(false);
+    if !fresh {
+        rebuild(meta, cfg, user).await?;
+        meta.feed().mark_fresh(user, now_ms).await?;
     }
-    rebuild(meta, cfg, user).await?;
-    meta.feed().mark_fresh(user, now_ms).await?;
-    Ok(true)
+    let mut known = cache.fresh.lock().unwrap_or_else(|e| e.into_inner());
+    if known.len() >= CACHED_USERS {
+        known.clear();
+    }
+    known.insert(user, now_ms);
+    Ok(!fresh)
 }
 
 /// Refills `user`'s inbox from the outboxes of the ordinary creators they follow (at most
@@ -204,7 +223,7 @@ mod tests {
     async fn outbox_heads_are_cached_for_their_ttl_and_deep_pages_read_the_store() {
         let meta = store_with_videos(60).await;
         let cfg = FeedConfig::default();
-        let cache = OutboxCache::default();
+        let cache = FeedCache::default();
         let now = 10_000;
         let top = cache.after(&meta, &cfg, now, Id(1), None, 21).await.unwrap();
         assert_eq!(ids(&top), (139..=159).rev().collect::<Vec<_>>());
@@ -227,10 +246,10 @@ mod tests {
         assert_eq!(ids(&got), (100..=109).rev().collect::<Vec<_>>());
         // A small outbox is whole in its head: any cursor is answered from it.
         let small = store_with_videos(3).await;
-        let cache = OutboxCache::default();
+        let cache = FeedCache::default();
         let head = cache.after(&small, &cfg, 0, Id(1), None, 2).await.unwrap();
         assert_eq!(ids(&head), [102, 101]);
-        let (uncached, off) = (OutboxCache::default(), FeedConfig { outbox_cache_ms: 0, ..cfg });
+        let (uncached, off) = (FeedCache::default(), FeedConfig { outbox_cache_ms: 0, ..cfg });
         publish(&small, 103, 1_003).await;
         assert_eq!(
             ids(&uncached.after(&small, &off, 0, Id(1), None, 2).await.unwrap()),

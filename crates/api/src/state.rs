@@ -71,7 +71,7 @@ struct Inner {
     counters: Arc<CounterService>,
     comment_filter: Arc<ComplianceFilter>,
     feed: FeedConfig,
-    outboxes: crate::feed::OutboxCache,
+    outboxes: crate::feed::FeedCache,
     /// When this node last wrote each user's last-seen time (see [`AppState::note_activity`]).
     activity: std::sync::Mutex<std::collections::HashMap<quicktok_core::Id, i64>>,
     admins: Vec<String>,
@@ -130,7 +130,7 @@ impl AppState {
             counters: deps.counters,
             comment_filter: deps.comment_filter,
             feed: deps.feed,
-            outboxes: crate::feed::OutboxCache::default(),
+            outboxes: crate::feed::FeedCache::default(),
             activity: std::sync::Mutex::default(),
             admins,
             notifications: NotificationHub::default(),
@@ -198,8 +198,8 @@ impl AppState {
     pub fn feed_config(&self) -> &FeedConfig {
         &self.0.feed
     }
-    /// The cached heads of celebrities' outboxes.
-    pub fn outbox_cache(&self) -> &crate::feed::OutboxCache {
+    /// What this node's feed readers share (outbox heads, users known fresh).
+    pub fn feed_cache(&self) -> &crate::feed::FeedCache {
         &self.0.outboxes
     }
     /// Records that `user` was seen now (the feed pushes to users seen recently). The store

@@ -21,8 +21,11 @@ use crate::percentile;
 const DAY_MS: i64 = 86_400_000;
 /// Video ids start here (users are 1..=users).
 const VIDEO_BASE: u64 = 1 << 40;
-/// Zipf exponent of creator popularity (followers and videos).
+/// Zipf exponent of creator popularity (who gets followed).
 const ZIPF_S: f64 = 1.0;
+/// Zipf exponent of video production over the same popularity ranks: popular creators post
+/// more, sublinearly (with 1.0 the most followed creator would post 2 700 videos a day).
+const VIDEO_ZIPF_S: f64 = 0.5;
 /// Spread of the followee counts around their median (log-normal sigma).
 const DEGREE_SIGMA: f64 = 0.6;
 
@@ -131,6 +134,7 @@ pub async fn feed_section(p: Params) -> anyhow::Result<String> {
     let mut rng = StdRng::seed_from_u64(20_260_511);
     let n = p.users;
     let zipf = Zipf::new(n, ZIPF_S);
+    let production = Zipf::new(n, VIDEO_ZIPF_S);
 
     // Loading runs with synchronous=NORMAL (few, huge transactions); measuring reopens the
     // store with the defaults (FULL), as a server runs.
@@ -202,7 +206,7 @@ pub async fn feed_section(p: Params) -> anyhow::Result<String> {
     let mut batch = Vec::new();
     let span = 30 * DAY_MS;
     for i in 0..p.videos {
-        let author = zipf.sample(&mut rng);
+        let author = production.sample(&mut rng);
         let at = now - span + (i as i64 * span) / p.videos as i64;
         let id = VIDEO_BASE + i as u64;
         by_author[author].push((at, id));
@@ -292,14 +296,14 @@ pub async fn feed_section(p: Params) -> anyhow::Result<String> {
         celebrity_follows.iter().sum::<usize>() as f64 / celebrity_follows.len().max(1) as f64;
 
     let clients = 4;
-    let cache = Arc::new(quicktok_api::feed::OutboxCache::default());
+    let cache = Arc::new(quicktok_api::feed::FeedCache::default());
     let (m, c, o) = (meta.clone(), cfg.clone(), cache.clone());
     let (hybrid, hybrid_concurrent) = measure(&readers, clients, move |u| {
         let (m, c, o) = (m.clone(), c.clone(), o.clone());
         async move {
             // The clock moves as it would: cached outbox heads expire.
             let now = SystemClock.now_ms();
-            quicktok_api::feed::ensure_fresh(&m, &c, u, now).await?;
+            quicktok_api::feed::ensure_fresh(&m, &c, &o, u, now).await?;
             Ok(quicktok_api::feed::read_page(&m, &c, &o, now, u, None, 20).await?.items.len())
         }
     })
@@ -347,11 +351,12 @@ pub async fn feed_section(p: Params) -> anyhow::Result<String> {
     writeln!(report, "## Following feed (`GET /api/v1/feed/following`, push/pull hybrid)\n")?;
     writeln!(
         report,
-        "A synthetic graph bulk-loaded into the embedded store (SQLite, WAL; measured with the default `synchronous = FULL`): {} users, {} follows (median {} followees per user: everybody follows creator 1, the rest drawn by Zipf(s = {ZIPF_S}) popularity with log-normal counts), {} published videos over 30 days with authors by the same popularity. {} creators reach `social.feed.celebrity_followers` = {} and are pulled; {} users ({:.0}%) are active and have their inboxes as the fan-out would have left them ({} rows, at most `inbox_max` = {} each). Generation took {:.0} s; the database is {:.1} GB.\n",
+        "A synthetic graph bulk-loaded into the embedded store (SQLite, WAL; measured with the default `synchronous = FULL`): {} users, {} follows (median {} followees per user: everybody follows creator 1, the rest drawn by Zipf(s = {ZIPF_S}) popularity with log-normal counts), {} published videos over 30 days with authors drawn by Zipf(s = {VIDEO_ZIPF_S}) over the same popularity ranks (the most followed creator posts {} of them). {} creators reach `social.feed.celebrity_followers` = {} and are pulled; {} users ({:.0}%) are active and have their inboxes as the fan-out would have left them ({} rows, at most `inbox_max` = {} each). Generation took {:.0} s; the database is {:.1} GB.\n",
         n,
         follow_rows,
         median_degree,
         p.videos,
+        by_author[0].len(),
         celebrities,
         cfg.celebrity_followers,
         active.len(),

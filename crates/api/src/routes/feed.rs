@@ -54,7 +54,7 @@ pub async fn following(
     };
     let meta = state.meta();
     let now = state.clock().now_ms();
-    crate::feed::ensure_fresh(meta, cfg, user.id, now).await?;
+    crate::feed::ensure_fresh(meta, cfg, state.feed_cache(), user.id, now).await?;
     let mut videos = Vec::new();
     let mut cursor = after;
     // Checked again on the rows themselves: a video removed since the page was read (or
@@ -62,7 +62,7 @@ pub async fn following(
     for _ in 0..MAX_READS {
         let want = limit - videos.len() as u32;
         let page =
-            crate::feed::read_page(meta, cfg, state.outbox_cache(), now, user.id, cursor, want)
+            crate::feed::read_page(meta, cfg, state.feed_cache(), now, user.id, cursor, want)
                 .await?;
         let ids: Vec<_> = page.items.iter().map(|e| e.video_id).collect();
         let mut found = meta.videos().by_ids(&ids).await?;
