@@ -495,13 +495,16 @@ async fn main() -> anyhow::Result<()> {
             Section::Ladder => upload::ladder_section(&run).await?,
             Section::Tus => upload::tus_section(&run, args.tus_mib << 20).await?,
             Section::Feed => {
-                feed::feed_section(feed::Params {
-                    users: args.feed_users,
-                    videos: args.feed_users * 10,
-                    median_followees: 200.0,
-                    active_fraction: 0.1,
-                    reads: scaled(2_000),
-                })
+                feed::feed_section(
+                    &run,
+                    feed::Params {
+                        users: args.feed_users,
+                        videos: args.feed_users * 10,
+                        median_followees: 200.0,
+                        active_fraction: 0.1,
+                        reads: scaled(2_000),
+                    },
+                )
                 .await?
             }
         };
