@@ -36,18 +36,33 @@ impl FromRequestParts<AppState> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         // The rate-limit middleware may already have verified the token.
-        if let Some(user) = parts.extensions.get::<AuthUser>() {
-            return Ok(*user);
+        let user = match parts.extensions.get::<AuthUser>() {
+            Some(user) => *user,
+            None => {
+                let token = bearer_token(parts).ok_or_else(|| {
+                    ApiError::unauthorized(
+                        ErrorCode::Unauthorized,
+                        "missing Authorization: Bearer token",
+                    )
+                })?;
+                let claims = state.auth().verify_access_token(token)?;
+                let user = AuthUser { id: claims.user_id };
+                parts.extensions.insert(user);
+                user
+            }
+        };
+        // Served to a signed-in user: they are active (the feed pushes to active users).
+        if parts.extensions.get::<ActivityNoted>().is_none() {
+            parts.extensions.insert(ActivityNoted);
+            state.note_activity(user.id).await;
         }
-        let token = bearer_token(parts).ok_or_else(|| {
-            ApiError::unauthorized(ErrorCode::Unauthorized, "missing Authorization: Bearer token")
-        })?;
-        let claims = state.auth().verify_access_token(token)?;
-        let user = AuthUser { id: claims.user_id };
-        parts.extensions.insert(user);
         Ok(user)
     }
 }
+
+/// Marks a request whose user's activity was already noted.
+#[derive(Debug, Clone, Copy)]
+struct ActivityNoted;
 
 /// The signed-in user if the request carries a token, `None` for anonymous requests; a
 /// token that is present but invalid is still refused.

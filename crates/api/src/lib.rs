@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod flags;
 pub mod media;
 pub mod metrics;

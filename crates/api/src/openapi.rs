@@ -23,6 +23,7 @@ use crate::state::AppState;
         (name = "feed", description = "Feeds: For-You recommendations (with degradation), related videos"),
         (name = "stories", description = "Stories: short clips visible for a day, the row of followed authors with unseen ones, progress"),
         (name = "notifications", description = "Your inbox: grouped notifications, unread count, live stream (SSE)"),
+        (name = "feed", description = "The following feed: videos of the creators you follow, newest first"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),
         (name = "meta", description = "The API itself"),
     )

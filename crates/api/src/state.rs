@@ -13,7 +13,7 @@ use quicktok_pipeline::ComplianceFilter;
 use quicktok_pipeline::jobs::JobStore;
 use quicktok_rank::{RankerHandle, ViewQualifier};
 use quicktok_recommend::Recommender;
-use quicktok_social::CounterService;
+use quicktok_social::{CounterService, FeedConfig};
 
 use crate::auth::{AuthService, TokenKeys, load_secret};
 use crate::config::{ApiConfig, AuthConfig, FlagsConfig, RateLimitConfig};
@@ -51,6 +51,8 @@ pub struct ApiDeps {
     pub comment_filter: Arc<ComplianceFilter>,
     /// The For-You recommender of this node (`None`: the feed answers 503).
     pub recommender: Option<Arc<Recommender>>,
+    /// The following feed's thresholds and bounds.
+    pub feed: FeedConfig,
 }
 
 struct Inner {
@@ -72,6 +74,10 @@ struct Inner {
     counters: Arc<CounterService>,
     comment_filter: Arc<ComplianceFilter>,
     recommender: Option<Arc<Recommender>>,
+    feed: FeedConfig,
+    outboxes: crate::feed::FeedCache,
+    /// When this node last wrote each user's last-seen time (see [`AppState::note_activity`]).
+    activity: std::sync::Mutex<std::collections::HashMap<quicktok_core::Id, i64>>,
     admins: Vec<String>,
     notifications: NotificationHub,
     data_dir: PathBuf,
@@ -128,6 +134,9 @@ impl AppState {
             counters: deps.counters,
             comment_filter: deps.comment_filter,
             recommender: deps.recommender,
+            feed: deps.feed,
+            outboxes: crate::feed::FeedCache::default(),
+            activity: std::sync::Mutex::default(),
             admins,
             notifications: NotificationHub::default(),
             data_dir: deps.data_dir,
@@ -193,6 +202,39 @@ impl AppState {
 
     pub fn comment_filter(&self) -> &ComplianceFilter {
         &self.0.comment_filter
+    }
+    /// The following feed's configuration.
+    pub fn feed_config(&self) -> &FeedConfig {
+        &self.0.feed
+    }
+    /// What this node's feed readers share (outbox heads, users known fresh).
+    pub fn feed_cache(&self) -> &crate::feed::FeedCache {
+        &self.0.outboxes
+    }
+    /// Records that `user` was seen now (the feed pushes to users seen recently). The store
+    /// is written at most once per `social.feed.activity_write_interval_ms` per user and
+    /// node, so the hot path is a map lookup; a failed write is logged and retried on the
+    /// user's next request.
+    pub async fn note_activity(&self, user: quicktok_core::Id) {
+        /// Users remembered before the map starts over (a burst of writes, then quiet).
+        const REMEMBERED: usize = 200_000;
+        let now = self.0.clock.now_ms();
+        let interval = i64::try_from(self.0.feed.activity_write_interval_ms).unwrap_or(i64::MAX);
+        {
+            let mut written = self.0.activity.lock().unwrap_or_else(|e| e.into_inner());
+            if written.get(&user).is_some_and(|&at| now.saturating_sub(at) < interval) {
+                return;
+            }
+            if written.len() >= REMEMBERED {
+                written.clear();
+            }
+            written.insert(user, now);
+        }
+        let inactive_before = self.0.feed.active_since(now);
+        if let Err(e) = self.0.meta.feed().touch(user, now, inactive_before).await {
+            tracing::warn!(%user, error = %e, "recording activity failed");
+            self.0.activity.lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
+        }
     }
     /// Whether any admin is configured.
     pub fn has_admins(&self) -> bool {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use quicktok_log::{EventLog, FileLog, LogConfig, NewRecord, SyncPolicy};
 
+mod feed;
 mod likes;
 mod report;
 mod upload;
@@ -32,6 +33,9 @@ struct Args {
     /// Size of the random file the `tus` section uploads, MiB.
     #[arg(long, default_value_t = 200)]
     tus_mib: u64,
+    /// Users in the `feed` section's synthetic graph (videos are ten per user).
+    #[arg(long, default_value_t = 100_000)]
+    feed_users: usize,
 }
 
 const PAYLOAD: usize = 256;
@@ -461,6 +465,9 @@ fn command_line(args: &Args) -> String {
     if args.tus_mib != 200 && (args.only.is_empty() || args.only.contains(&Section::Tus)) {
         cmd.push_str(&format!(" --tus-mib {}", args.tus_mib));
     }
+    if args.feed_users != 100_000 && (args.only.is_empty() || args.only.contains(&Section::Feed)) {
+        cmd.push_str(&format!(" --feed-users {}", args.feed_users));
+    }
     if (args.scale - 1.0).abs() > f64::EPSILON {
         cmd.push_str(&format!(" --scale {}", args.scale));
     }
@@ -489,6 +496,19 @@ async fn main() -> anyhow::Result<()> {
             Section::Ladder => upload::ladder_section(&run).await?,
             Section::Tus => upload::tus_section(&run, args.tus_mib << 20).await?,
             Section::Likes => likes::likes_section(scaled).await?,
+            Section::Feed => {
+                feed::feed_section(
+                    &run,
+                    feed::Params {
+                        users: args.feed_users,
+                        videos: args.feed_users * 10,
+                        median_followees: 200.0,
+                        active_fraction: 0.1,
+                        reads: scaled(2_000),
+                    },
+                )
+                .await?
+            }
         };
         fresh.push((section, text));
     }

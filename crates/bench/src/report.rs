@@ -16,17 +16,20 @@ pub enum Section {
     Tus,
     /// The like write path: likes/s and the lag of the stored counters.
     Likes,
+    /// The following feed: hybrid read vs pure pull, fan-out.
+    Feed,
 }
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Log,
         Section::Login,
         Section::Trending,
         Section::Ladder,
         Section::Tus,
         Section::Likes,
+        Section::Feed,
     ];
 
     /// The name `--only` takes.
@@ -38,6 +41,7 @@ impl Section {
             Section::Ladder => "ladder",
             Section::Tus => "tus",
             Section::Likes => "likes",
+            Section::Feed => "feed",
         }
     }
 
@@ -50,6 +54,7 @@ impl Section {
             Section::Ladder => "## Upload to playback",
             Section::Tus => "## tus upload throughput",
             Section::Likes => "## Likes",
+            Section::Feed => "## Following feed",
         }
     }
 

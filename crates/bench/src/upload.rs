@@ -88,7 +88,7 @@ fn clock_ticks() -> f64 {
 }
 
 /// The 1, 5 and 15 minute load averages.
-fn load_average() -> String {
+pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" / "))
         .unwrap_or_else(|_| "unknown".into())

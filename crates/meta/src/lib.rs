@@ -5,10 +5,13 @@
 //! The backend is chosen by URL (see [`MetaConfig::url`]); migrations for each dialect are
 //! embedded in the binary and applied by [`MetaStore::connect`].
 
+#[cfg(feature = "bulk")]
+mod bulk;
 mod comments;
 mod config;
 mod counters;
 mod error;
+mod feed;
 mod fingerprints;
 mod notifications;
 mod pipeline_jobs;
@@ -26,10 +29,13 @@ mod videos;
 #[cfg(feature = "testsuite")]
 pub mod testsuite;
 
+#[cfg(feature = "bulk")]
+pub use bulk::Bulk;
 pub use comments::{Comment, Comments, NewComment};
 pub use config::{MetaConfig, SqliteSynchronous};
 pub use counters::{CounterKey, Counters};
 pub use error::{DbError, MetaError, Result};
+pub use feed::{Activity, Feed, FeedItem, FeedPosition, InboxRow};
 pub use fingerprints::{Fingerprint, Fingerprints};
 pub use notifications::{NewNotification, Notification, Notifications};
 pub use pipeline_jobs::{PipelineJobRow, PipelineJobs};

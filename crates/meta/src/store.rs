@@ -14,6 +14,7 @@ use crate::comments::Comments;
 use crate::config::{MetaConfig, SqliteSynchronous, redact_url};
 use crate::counters::Counters;
 use crate::error::{MetaError, Result, db, migration};
+use crate::feed::Feed;
 use crate::fingerprints::Fingerprints;
 use crate::notifications::Notifications;
 use crate::pipeline_jobs::PipelineJobs;
@@ -224,6 +225,17 @@ impl MetaStore {
         Counters::new(self)
     }
 
+    /// The following feed: activity, inboxes, outboxes.
+    pub fn feed(&self) -> Feed<'_> {
+        Feed::new(self)
+    }
+
+    /// Bulk loading of synthetic data (benchmarks).
+    #[cfg(feature = "bulk")]
+    pub fn bulk(&self) -> crate::bulk::Bulk<'_> {
+        crate::bulk::Bulk::new(self)
+    }
+
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
     }
@@ -276,6 +288,22 @@ fn target(cfg: &MetaConfig, data_dir: &Path) -> Result<Target> {
 
 /// Lookups by a list of ids bind at most this many per statement (`IN ($1, ..., $n)`).
 pub(crate) const IN_CHUNK: usize = 500;
+
+/// `(.., ..), (.., ..)`: the placeholders of a multi-row `VALUES` list of `rows` rows of
+/// `width` values. SQLite gets anonymous `?`: it resolves each `$n` by a linear search of the
+/// names seen so far, quadratic in a statement with thousands of them.
+pub(crate) fn values_placeholders(backend: Backend, rows: usize, width: usize) -> String {
+    let row = |r: usize| -> String {
+        let cells: Vec<String> = (1..=width)
+            .map(|c| match backend {
+                Backend::Sqlite => "?".to_owned(),
+                Backend::Postgres => format!("${}", r * width + c),
+            })
+            .collect();
+        format!("({})", cells.join(", "))
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
 
 /// `$1, $2, ..., $n`: the placeholders of an `IN (...)` list, for both dialects.
 pub(crate) fn in_placeholders(n: usize) -> String {

@@ -16,9 +16,10 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::{
-    BlobActivityRow, ConsumeOutcome, Fingerprint, MetaConfig, MetaError, MetaStore,
-    NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow, PlayDelta,
-    RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob, VideoKind, VideoStatus,
+    BlobActivityRow, ConsumeOutcome, FeedItem, Fingerprint, InboxRow, MetaConfig, MetaError,
+    MetaStore, NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow,
+    PlayDelta, RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob, VideoKind,
+    VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -245,6 +246,11 @@ macro_rules! meta_testsuite {
             comments_replies_counts_and_delete,
             comments_of_blocked_authors_are_hidden_from_the_blocker,
             counters_add_get_and_rebuild,
+            feed_inbox_push_is_idempotent_and_pages_newest_first,
+            feed_inbox_page_skips_hidden_unfollowed_and_blocked,
+            feed_trim_and_delete_by_author,
+            feed_activity_and_active_follower_paging,
+            feed_outboxes_celebrities_and_pure_pull,
             ping,
             migrations_are_idempotent,
         );
@@ -2730,4 +2736,212 @@ pub async fn notifications_pages_newest_first_and_mark_read(db: &TestDb) {
     let (rows, unread) = db.notifications().inbox(Id(1), None, 10).await.unwrap();
     assert_eq!((rows, unread), (page, 1));
     assert_eq!(db.notifications().inbox(Id(77), None, 10).await.unwrap(), (Vec::new(), 0));
+}
+
+// ---------------------------------------------------------------------------------------
+// The following feed.
+
+/// A published video `id` by `author`, published at `at`.
+async fn published(db: &TestDb, id: u64, author: u64, at: i64) -> FeedItem {
+    video(db, id, author, &[]).await;
+    db.videos().set_status(Id(id), VideoStatus::Published, None, at).await.unwrap();
+    FeedItem { video_id: Id(id), author_id: Id(author), at_ms: at }
+}
+
+fn rows(user: u64, items: &[FeedItem]) -> Vec<InboxRow> {
+    items.iter().map(|&item| InboxRow { user_id: Id(user), item }).collect()
+}
+
+fn video_ids(items: &[FeedItem]) -> Vec<u64> {
+    items.iter().map(|i| i.video_id.0).collect()
+}
+
+async fn follow(db: &TestDb, follower: u64, followee: u64, link: u64) {
+    db.social().follow(Id(follower), Id(followee), Id(link), NOW).await.unwrap();
+}
+
+pub async fn feed_inbox_push_is_idempotent_and_pages_newest_first(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "ann"), (3, "bob")] {
+        user(db, id, name).await;
+    }
+    follow(db, 1, 2, 100).await;
+    follow(db, 1, 3, 101).await;
+    // Publication order differs from id order; two share a publication time.
+    let items = [
+        published(db, 10, 2, NOW + 5).await,
+        published(db, 11, 3, NOW + 1).await,
+        published(db, 12, 2, NOW + 3).await,
+        published(db, 13, 3, NOW + 3).await,
+        published(db, 14, 2, NOW + 2).await,
+    ];
+    assert_eq!(db.feed().push(&rows(1, &items)).await.unwrap(), 5);
+    // A re-delivered fan-out inserts nothing, even mixed with a new row.
+    assert_eq!(db.feed().push(&rows(1, &items)).await.unwrap(), 0);
+    assert_eq!(db.feed().push(&rows(1, &items[..1])).await.unwrap(), 0);
+    assert_eq!(db.feed().push(&[]).await.unwrap(), 0);
+
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = db.feed().inbox_page(Id(1), before, 2).await.unwrap();
+        seen.extend(video_ids(&page));
+        match page.last() {
+            Some(last) if page.len() == 2 => before = Some((last.at_ms, last.video_id)),
+            _ => break,
+        }
+    }
+    // Newest first by (published at, id): 13 and 12 tie on time, the larger id first.
+    assert_eq!(seen, [10, 13, 12, 14, 11]);
+    let first = db.feed().inbox_page(Id(1), None, 1).await.unwrap();
+    assert_eq!(first, [items[0]]);
+    // Nobody else's inbox.
+    assert!(db.feed().inbox_page(Id(2), None, 10).await.unwrap().is_empty());
+    assert_eq!(db.feed().raw_inbox(Id(1), 10).await.unwrap().len(), 5);
+}
+
+async fn whole_inbox(db: &TestDb) -> Vec<u64> {
+    video_ids(&db.feed().inbox_page(Id(1), None, 10).await.unwrap())
+}
+
+pub async fn feed_inbox_page_skips_hidden_unfollowed_and_blocked(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "ann"), (3, "bob"), (4, "cat")] {
+        user(db, id, name).await;
+    }
+    for (followee, link) in [(2, 100), (3, 101), (4, 102)] {
+        follow(db, 1, followee, link).await;
+    }
+    let items = [
+        published(db, 10, 2, NOW + 1).await,
+        published(db, 11, 2, NOW + 2).await,
+        published(db, 12, 3, NOW + 3).await,
+        published(db, 13, 4, NOW + 4).await,
+        published(db, 14, 2, NOW + 5).await,
+    ];
+    db.feed().push(&rows(1, &items)).await.unwrap();
+    assert_eq!(whole_inbox(db).await, [14, 13, 12, 11, 10]);
+    // Removed and private videos drop out.
+    db.videos().set_status(Id(14), VideoStatus::Removed, Some("spam"), NOW + 9).await.unwrap();
+    db.videos().set_private(Id(10), true, NOW + 9).await.unwrap();
+    assert_eq!(whole_inbox(db).await, [13, 12, 11]);
+    // An unfollowed author drops out at once, before any row is deleted.
+    db.social().unfollow(Id(1), Id(3)).await.unwrap();
+    assert_eq!(whole_inbox(db).await, [13, 11]);
+    // A block either way hides the author (the block also removes the follow).
+    db.social().block(Id(4), Id(1), NOW).await.unwrap();
+    assert_eq!(whole_inbox(db).await, [11]);
+    // The page is filled past skipped rows: a limit of 1 still finds 11.
+    assert_eq!(video_ids(&db.feed().inbox_page(Id(1), None, 1).await.unwrap()), [11]);
+}
+
+pub async fn feed_trim_and_delete_by_author(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "ann"), (3, "bob")] {
+        user(db, id, name).await;
+    }
+    follow(db, 1, 2, 100).await;
+    follow(db, 1, 3, 101).await;
+    let mut items = Vec::new();
+    for i in 0..6u64 {
+        let author = if i % 2 == 0 { 2 } else { 3 };
+        items.push(published(db, 10 + i, author, NOW + i as i64).await);
+    }
+    db.feed().push(&rows(1, &items)).await.unwrap();
+    db.feed().push(&rows(2, &items[..2])).await.unwrap();
+    // Keep the newest 4: the two oldest go.
+    assert_eq!(db.feed().trim(Id(1), 4).await.unwrap(), 2);
+    assert_eq!(video_ids(&db.feed().raw_inbox(Id(1), 10).await.unwrap()), [15, 14, 13, 12]);
+    assert_eq!(db.feed().trim(Id(1), 4).await.unwrap(), 0);
+    assert_eq!(db.feed().trim(Id(9), 4).await.unwrap(), 0);
+    // Another user's inbox is untouched.
+    assert_eq!(db.feed().raw_inbox(Id(2), 10).await.unwrap().len(), 2);
+    // Unfollow: bob's rows leave viewer's inbox only.
+    assert_eq!(db.feed().delete_author(Id(1), Id(3)).await.unwrap(), 2);
+    assert_eq!(video_ids(&db.feed().raw_inbox(Id(1), 10).await.unwrap()), [14, 12]);
+    assert_eq!(db.feed().raw_inbox(Id(2), 10).await.unwrap().len(), 2);
+    assert_eq!(db.feed().trim(Id(1), 0).await.unwrap(), 2);
+    assert!(db.feed().raw_inbox(Id(1), 10).await.unwrap().is_empty());
+}
+
+pub async fn feed_activity_and_active_follower_paging(db: &TestDb) {
+    const DAY: i64 = 86_400_000;
+    user(db, 1, "creator").await;
+    for id in 2..=8u64 {
+        user(db, id, &format!("fan{id}")).await;
+        follow(db, id, 1, 100 + id).await;
+    }
+    let feed = db.feed();
+    assert_eq!(feed.activity(Id(2)).await.unwrap(), None);
+    // First sighting: stale (never rebuilt). A later one keeps it stale until marked fresh.
+    feed.touch(Id(2), NOW, NOW - 7 * DAY).await.unwrap();
+    let a = feed.activity(Id(2)).await.unwrap().unwrap();
+    assert_eq!((a.last_active_ms, a.stale), (NOW, true));
+    feed.mark_fresh(Id(2), NOW + 1).await.unwrap();
+    feed.touch(Id(2), NOW + 2, NOW - 7 * DAY).await.unwrap();
+    let a = feed.activity(Id(2)).await.unwrap().unwrap();
+    assert_eq!((a.last_active_ms, a.stale), (NOW + 2, false));
+    // Coming back after the inactivity window makes the inbox stale again.
+    feed.touch(Id(2), NOW + 30 * DAY, NOW + 23 * DAY).await.unwrap();
+    let a = feed.activity(Id(2)).await.unwrap().unwrap();
+    assert_eq!((a.last_active_ms, a.stale), (NOW + 30 * DAY, true));
+    // Unknown users are ignored.
+    feed.touch(Id(99), NOW, NOW).await.unwrap();
+    feed.mark_fresh(Id(99), NOW).await.unwrap();
+    assert_eq!(feed.activity(Id(99)).await.unwrap(), None);
+
+    // Fans 3..=7 were seen recently, 8 long ago; 2 is active too (above).
+    for id in 3..=7u64 {
+        feed.mark_fresh(Id(id), NOW + 29 * DAY).await.unwrap();
+    }
+    feed.mark_fresh(Id(8), NOW).await.unwrap();
+    let since = NOW + 23 * DAY;
+    let mut got = Vec::new();
+    let mut before = None;
+    loop {
+        let page = feed.active_followers(Id(1), since, before, 2).await.unwrap();
+        got.extend(page.iter().map(|&(_, f)| f.0));
+        if page.len() < 2 {
+            break;
+        }
+        before = page.last().map(|&(link, _)| link);
+    }
+    // Newest follow first, fan 8 (inactive) left out, nobody twice.
+    assert_eq!(got, [7, 6, 5, 4, 3, 2]);
+    assert!(feed.active_followers(Id(2), since, None, 10).await.unwrap().is_empty());
+}
+
+pub async fn feed_outboxes_celebrities_and_pure_pull(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "star"), (3, "plain"), (4, "stranger")] {
+        user(db, id, name).await;
+    }
+    follow(db, 1, 2, 100).await;
+    follow(db, 1, 3, 101).await;
+    let star = [
+        published(db, 10, 2, NOW + 1).await,
+        published(db, 12, 2, NOW + 4).await,
+        published(db, 14, 2, NOW + 3).await,
+    ];
+    published(db, 11, 3, NOW + 2).await;
+    published(db, 13, 4, NOW + 5).await;
+    video(db, 15, 2, &[]).await; // still processing
+    db.videos().set_private(Id(12), true, NOW).await.unwrap();
+    let feed = db.feed();
+    // The outbox: published and public only, by publication time, paged.
+    assert_eq!(video_ids(&feed.outbox(Id(2), None, 10).await.unwrap()), [14, 10]);
+    let first = feed.outbox(Id(2), None, 1).await.unwrap();
+    assert_eq!(first, [star[2]]);
+    let next = feed.outbox(Id(2), Some((first[0].at_ms, first[0].video_id)), 5).await.unwrap();
+    assert_eq!(video_ids(&next), [10]);
+    // Celebrities: followed creators whose stored follower count reaches the threshold.
+    let key = |id: u64| crate::CounterKey { subject: "user", id: Id(id), metric: "followers" };
+    db.counters().add(&[(key(2), 5), (key(3), 2), (key(4), 50)]).await.unwrap();
+    assert_eq!(feed.celebrity_followees(Id(1), 5).await.unwrap(), [Id(2)]);
+    assert_eq!(feed.celebrity_followees(Id(1), 2).await.unwrap(), [Id(2), Id(3)]);
+    assert!(feed.celebrity_followees(Id(1), 51).await.unwrap().is_empty());
+    assert_eq!(feed.followees(Id(1), 10).await.unwrap(), [Id(3), Id(2)]);
+    // The baseline: every followee's public published videos by id, no stranger's.
+    assert_eq!(feed.pure_pull(Id(1), 10).await.unwrap(), [Id(14), Id(11), Id(10)]);
+    assert_eq!(feed.pure_pull(Id(1), 1).await.unwrap(), [Id(14)]);
+    // Several ids at once, keyed by id; unknown ids are absent.
+    let found = db.videos().by_ids(&[Id(10), Id(15), Id(99), Id(10)]).await.unwrap();
+    assert_eq!(found.len(), 2);
+    assert_eq!(found[&Id(15)].status, VideoStatus::Uploading);
 }

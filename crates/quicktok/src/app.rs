@@ -142,6 +142,21 @@ impl App {
                 runner.run(token).await;
                 Ok(())
             });
+            // The following feed's fan-out, follow backfill and unfollow cleanup.
+            for topic in [crate::notifications::VIDEOS_TOPIC, quicktok_core::SOCIAL_TOPIC] {
+                let (l, m, c, t) = (log.clone(), meta.clone(), clock.clone(), shutdown.clone());
+                let feed = config.social.feed.clone();
+                tasks.spawn(supervise("feed", shutdown.clone(), move || {
+                    crate::feed::run(
+                        l.clone(),
+                        m.clone(),
+                        feed.clone(),
+                        c.clone(),
+                        topic,
+                        t.clone(),
+                    )
+                }));
+            }
             let (l, j, m, t) = (log.clone(), jobs.clone(), meta.clone(), shutdown.clone());
             tasks.spawn(supervise("pipeline enqueuer", shutdown.clone(), move || {
                 crate::pipeline::run_enqueuer(
@@ -224,6 +239,7 @@ impl App {
                 counters: counters.clone(),
                 comment_filter,
                 recommender: Some(recommender),
+                feed: config.social.feed.clone(),
                 clock: clock.clone(),
                 ids: ids.clone(),
             })

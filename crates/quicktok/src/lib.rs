@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod consumer;
 pub mod counters;
+pub mod feed;
 pub mod jobs;
 pub mod notifications;
 pub mod pipeline;

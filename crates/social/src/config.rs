@@ -1,4 +1,5 @@
-//! The `[social]` section: the counter service's batching and caching, and stories' limits.
+//! The `[social]` section: the counter service's batching and caching, stories' limits, and
+//! the following feed's thresholds and bounds.
 
 use serde::{Deserialize, Serialize};
 
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub struct SocialConfig {
     pub counters: CountersConfig,
     pub stories: StoriesConfig,
+    pub feed: FeedConfig,
 }
 
 /// `[social.stories]`: how long a story may be and how long it stays visible.
@@ -60,5 +62,60 @@ impl Default for CountersConfig {
             shards: 16,
             max_cached_per_shard: 50_000,
         }
+    }
+}
+
+/// `[social.feed]`: the following feed's push/pull split and its bounds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FeedConfig {
+    /// Creators with at least this many (stored) followers are celebrities: their videos are
+    /// not pushed to inboxes but pulled from their outboxes when a follower reads the feed.
+    pub celebrity_followers: u64,
+    /// Followers seen within this many days get pushes; the others get their inbox rebuilt
+    /// by pull when they come back.
+    pub active_days: u32,
+    /// Rows kept per inbox (older ones are trimmed now and then, see `trim_every`).
+    pub inbox_max: u32,
+    /// One push in this many trims the receiving inbox back to `inbox_max`.
+    pub trim_every: u32,
+    /// Newest videos of a creator copied into a follower's inbox when they follow, and per
+    /// followee when an inbox is rebuilt.
+    pub backfill_per_author: u32,
+    /// Followees (most recently followed first) read when an inbox is rebuilt.
+    pub rebuild_max_followees: u32,
+    /// A user's last-seen time is written at most this often.
+    pub activity_write_interval_ms: u64,
+    /// How long a node keeps the head of a celebrity's outbox (their newest
+    /// `page_size_max + 1` videos) for every reader; a new video of theirs appears in feeds up
+    /// to this much later. 0 reads the store every time.
+    pub outbox_cache_ms: u64,
+    /// Page size when the client gives none.
+    pub page_size_default: u32,
+    /// Largest page size a client may ask for.
+    pub page_size_max: u32,
+}
+
+impl Default for FeedConfig {
+    fn default() -> Self {
+        FeedConfig {
+            celebrity_followers: 10_000,
+            active_days: 7,
+            inbox_max: 1_000,
+            trim_every: 32,
+            backfill_per_author: 20,
+            rebuild_max_followees: 2_000,
+            activity_write_interval_ms: 300_000,
+            outbox_cache_ms: 1_000,
+            page_size_default: 20,
+            page_size_max: 50,
+        }
+    }
+}
+
+impl FeedConfig {
+    /// Users last seen before this (for a check at `now_ms`) are inactive.
+    pub fn active_since(&self, now_ms: i64) -> i64 {
+        now_ms.saturating_sub(i64::from(self.active_days).saturating_mul(86_400_000))
     }
 }

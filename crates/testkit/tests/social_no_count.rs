@@ -1,6 +1,6 @@
 //! No `count(*)` on request paths (F6.3): every SQL statement the app sends is captured from
 //! sqlx's own statement log (target `sqlx::query`, which carries each statement's text)
-//! while the social, story and notification request paths run over HTTP, and none may count rows. The repair
+//! while the social, story, notification and following-feed request paths run over HTTP, and none may count rows. The repair
 //! command, which does count, runs under the same capture afterwards to prove the capture
 //! would catch one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -133,6 +133,8 @@ async fn social_request_paths_issue_no_count_queries() {
             Some(json!({"up_to": "4611686018427387904"})),
         ),
         (Method::GET, "/api/v1/notifications?limit=5".to_owned(), at, None),
+        (Method::GET, "/api/v1/feed/following".to_owned(), bt, None),
+        (Method::GET, "/api/v1/feed/following?limit=1".to_owned(), bt, None),
     ];
     for (method, path, token, body) in steps {
         let (status, answer) = send(method.clone(), path.clone(), token, body).await;

@@ -3,6 +3,7 @@
 mod admin;
 mod auth;
 mod comments;
+mod feed;
 mod health;
 mod interactions;
 mod me;
@@ -69,6 +70,7 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(stories::of_author))
         .routes(routes!(stories::seen))
         .routes(routes!(stories::mine))
+        .routes(routes!(feed::following))
         .routes(routes!(notifications::list))
         .routes(routes!(notifications::mark_read))
         .routes(routes!(notifications::stream))

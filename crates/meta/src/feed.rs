@@ -1,0 +1,331 @@
+//! The following feed's tables (F6.5): `user_activity` (when users were last seen, which
+//! decides who gets pushes) and `feed_inbox` (pushed entries), plus the reads the hybrid
+//! feed merges: a user's inbox page, the celebrities they follow and those creators'
+//! outboxes (their published videos). Pages are newest first by (`at_ms`, video id), where
+//! `at_ms` is the video's `published_at_ms` in both sources, so a video pushed and pulled
+//! has the same key twice.
+
+use quicktok_core::Id;
+
+use crate::error::{Result, db};
+use crate::store::{MetaStore, with_pool};
+
+/// One feed entry: a video, its author and its place in the feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FeedItem {
+    pub video_id: Id,
+    pub author_id: Id,
+    /// The video's `published_at_ms`.
+    pub at_ms: i64,
+}
+
+/// A feed position: entries strictly older than (`at_ms`, `video_id`) come after it.
+pub type FeedPosition = (i64, Id);
+
+/// One row of a user's inbox, for [`Feed::push`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InboxRow {
+    pub user_id: Id,
+    pub item: FeedItem,
+}
+
+/// What [`Feed::activity`] knows of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Activity {
+    pub last_active_ms: i64,
+    /// The inbox may miss entries (the user came back after being inactive, or was never
+    /// rebuilt): the next feed read rebuilds it first.
+    pub stale: bool,
+}
+
+// A row moved back into activity from before `$3` (or a new row) is stale: pushes skipped it.
+const TOUCH: &str = "INSERT INTO user_activity (user_id, last_active_ms, stale) \
+     SELECT $1, $2, TRUE WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+     ON CONFLICT (user_id) DO UPDATE SET last_active_ms = excluded.last_active_ms, \
+     stale = CASE WHEN user_activity.last_active_ms < $3 THEN TRUE ELSE user_activity.stale END";
+const MARK_FRESH: &str = "INSERT INTO user_activity (user_id, last_active_ms, stale) \
+     SELECT $1, $2, FALSE WHERE EXISTS (SELECT 1 FROM users WHERE id = $1) \
+     ON CONFLICT (user_id) DO UPDATE SET last_active_ms = excluded.last_active_ms, stale = FALSE";
+const ACTIVITY: &str = "SELECT last_active_ms, stale FROM user_activity WHERE user_id = $1";
+const ACTIVE_FOLLOWERS: &str = "SELECT f.id, f.follower_id FROM follows f \
+     JOIN user_activity a ON a.user_id = f.follower_id \
+     WHERE f.followee_id = $1 AND a.last_active_ms >= $2 AND f.id < $3 \
+     ORDER BY f.id DESC LIMIT $4";
+// Rows of authors no longer followed, or blocked either way, or of videos no longer public
+// are skipped here, so a page is full whenever enough valid rows exist.
+const INBOX_PAGE: &str = "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
+     JOIN videos v ON v.id = i.video_id \
+     WHERE i.user_id = $1 AND (i.at_ms, i.video_id) < ($2, $3) \
+     AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
+     AND EXISTS (SELECT 1 FROM follows f WHERE f.follower_id = $1 AND f.followee_id = i.author_id) \
+     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = i.author_id) \
+     AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.author_id AND b.blocked_id = $1) \
+     ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4";
+const RAW_INBOX: &str = "SELECT video_id, author_id, at_ms FROM feed_inbox WHERE user_id = $1 \
+     ORDER BY at_ms DESC, video_id DESC LIMIT $2";
+const OUTBOX: &str = "SELECT id, author_id, published_at_ms FROM videos \
+     WHERE author_id = $1 AND status = 'published' AND NOT private AND kind = 'video' \
+     AND (published_at_ms, id) < ($2, $3) \
+     ORDER BY published_at_ms DESC, id DESC LIMIT $4";
+const CELEBRITIES: &str = "SELECT f.followee_id FROM follows f \
+     JOIN counters c ON c.id = f.followee_id AND c.subject = 'user' AND c.metric = 'followers' \
+     WHERE f.follower_id = $1 AND c.value >= $2 ORDER BY f.followee_id";
+const FOLLOWEES: &str = "SELECT followee_id FROM follows WHERE follower_id = $1 \
+     ORDER BY id DESC LIMIT $2";
+const TRIM_EDGE: &str = "SELECT at_ms, video_id FROM feed_inbox WHERE user_id = $1 \
+     ORDER BY at_ms DESC, video_id DESC LIMIT 1 OFFSET $2";
+const TRIM: &str = "DELETE FROM feed_inbox WHERE user_id = $1 AND (at_ms, video_id) <= ($2, $3)";
+const DELETE_AUTHOR: &str = "DELETE FROM feed_inbox WHERE user_id = $1 AND author_id = $2";
+// The benchmark's baseline: the whole feed computed from the follow graph at read time.
+const PURE_PULL: &str = "SELECT v.id FROM follows f JOIN videos v ON v.author_id = f.followee_id \
+     WHERE f.follower_id = $1 AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
+     ORDER BY v.id DESC LIMIT $2";
+
+/// Rows per multi-row insert (4 bound values each, well under both backends' limits).
+const PUSH_CHUNK: usize = 500;
+
+type ItemRow = (i64, i64, i64);
+
+fn item((video_id, author_id, at_ms): ItemRow) -> FeedItem {
+    FeedItem { video_id: Id::from_i64(video_id), author_id: Id::from_i64(author_id), at_ms }
+}
+
+/// Where a page starts: after `before`, or at the very top.
+fn bounds(before: Option<FeedPosition>) -> (i64, i64) {
+    before.map_or((i64::MAX, i64::MAX), |(at, id)| (at, id.as_i64()))
+}
+
+/// Repository for the following feed; get one from [`MetaStore::feed`].
+#[derive(Debug, Clone, Copy)]
+pub struct Feed<'a> {
+    store: &'a MetaStore,
+}
+
+impl<'a> Feed<'a> {
+    pub(crate) fn new(store: &'a MetaStore) -> Self {
+        Feed { store }
+    }
+
+    /// Records that `user` was seen at `now_ms`. A user new to the table, or last seen
+    /// before `inactive_before_ms`, is marked stale (see [`Activity::stale`]). Unknown users
+    /// are ignored.
+    pub async fn touch(&self, user: Id, now_ms: i64, inactive_before_ms: i64) -> Result<()> {
+        with_pool!(self.store, |pool| {
+            sqlx::query(TOUCH)
+                .bind(user.as_i64())
+                .bind(now_ms)
+                .bind(inactive_before_ms)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(db)
+    }
+
+    /// Records that `user` was seen at `now_ms` with a complete inbox (after a rebuild).
+    pub async fn mark_fresh(&self, user: Id, now_ms: i64) -> Result<()> {
+        with_pool!(self.store, |pool| {
+            sqlx::query(MARK_FRESH).bind(user.as_i64()).bind(now_ms).execute(pool).await.map(drop)
+        })
+        .map_err(db)
+    }
+
+    /// When `user` was last seen, if ever.
+    pub async fn activity(&self, user: Id) -> Result<Option<Activity>> {
+        let row: Option<(i64, bool)> = with_pool!(self.store, |pool| {
+            sqlx::query_as(ACTIVITY).bind(user.as_i64()).fetch_optional(pool).await
+        })
+        .map_err(db)?;
+        Ok(row.map(|(last_active_ms, stale)| Activity { last_active_ms, stale }))
+    }
+
+    /// Followers of `author` seen at or after `active_since_ms`, newest follow first: at most
+    /// `limit` of the follows with a link id below `before` (all when `None`), as (link id,
+    /// follower). Page on with the last link id.
+    pub async fn active_followers(
+        &self,
+        author: Id,
+        active_since_ms: i64,
+        before: Option<Id>,
+        limit: u32,
+    ) -> Result<Vec<(Id, Id)>> {
+        let rows: Vec<(i64, i64)> = with_pool!(self.store, |pool| {
+            sqlx::query_as(ACTIVE_FOLLOWERS)
+                .bind(author.as_i64())
+                .bind(active_since_ms)
+                .bind(before.map_or(i64::MAX, Id::as_i64))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(|(l, f)| (Id::from_i64(l), Id::from_i64(f))).collect())
+    }
+
+    /// Inserts inbox rows in multi-row statements, one transaction; rows already there are
+    /// skipped (a re-delivered publication inserts nothing twice). Returns the rows inserted.
+    pub async fn push(&self, rows: &[InboxRow]) -> Result<u64> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let backend = self.store.backend();
+        with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                let mut inserted = 0;
+                for chunk in rows.chunks(PUSH_CHUNK) {
+                    let values = crate::store::values_placeholders(backend, chunk.len(), 4);
+                    let sql = format!(
+                        "INSERT INTO feed_inbox (user_id, video_id, author_id, at_ms) \
+                         VALUES {values} ON CONFLICT (user_id, video_id) DO NOTHING"
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for r in chunk {
+                        query = query
+                            .bind(r.user_id.as_i64())
+                            .bind(r.item.video_id.as_i64())
+                            .bind(r.item.author_id.as_i64())
+                            .bind(r.item.at_ms);
+                    }
+                    inserted += query.execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(inserted)
+            }
+            .await
+        })
+        .map_err(db)
+    }
+
+    /// Keeps `user`'s newest `keep` inbox rows and deletes the older ones; returns how many.
+    pub async fn trim(&self, user: Id, keep: u32) -> Result<u64> {
+        let edge: Option<(i64, i64)> = with_pool!(self.store, |pool| {
+            sqlx::query_as(TRIM_EDGE)
+                .bind(user.as_i64())
+                .bind(i64::from(keep))
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(db)?;
+        let Some((at, video)) = edge else { return Ok(0) };
+        with_pool!(self.store, |pool| {
+            sqlx::query(TRIM)
+                .bind(user.as_i64())
+                .bind(at)
+                .bind(video)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db)
+    }
+
+    /// Deletes `author`'s rows from `user`'s inbox (an unfollow); returns how many.
+    pub async fn delete_author(&self, user: Id, author: Id) -> Result<u64> {
+        with_pool!(self.store, |pool| {
+            sqlx::query(DELETE_AUTHOR)
+                .bind(user.as_i64())
+                .bind(author.as_i64())
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db)
+    }
+
+    /// A page of `user`'s inbox as the feed shows it, newest first after `before`: only
+    /// published, non-private videos of authors `user` still follows, with no block between
+    /// them either way (rows failing that are skipped, not counted).
+    pub async fn inbox_page(
+        &self,
+        user: Id,
+        before: Option<FeedPosition>,
+        limit: u32,
+    ) -> Result<Vec<FeedItem>> {
+        let (at, id) = bounds(before);
+        let rows: Vec<ItemRow> = with_pool!(self.store, |pool| {
+            sqlx::query_as(INBOX_PAGE)
+                .bind(user.as_i64())
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(item).collect())
+    }
+
+    /// `user`'s newest `limit` inbox rows as stored, unfiltered (tests, operators).
+    pub async fn raw_inbox(&self, user: Id, limit: u32) -> Result<Vec<FeedItem>> {
+        let rows: Vec<ItemRow> = with_pool!(self.store, |pool| {
+            sqlx::query_as(RAW_INBOX)
+                .bind(user.as_i64())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(item).collect())
+    }
+
+    /// `author`'s outbox: published, non-private videos, newest first after `before`.
+    pub async fn outbox(
+        &self,
+        author: Id,
+        before: Option<FeedPosition>,
+        limit: u32,
+    ) -> Result<Vec<FeedItem>> {
+        let (at, id) = bounds(before);
+        let rows: Vec<ItemRow> = with_pool!(self.store, |pool| {
+            sqlx::query_as(OUTBOX)
+                .bind(author.as_i64())
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(item).collect())
+    }
+
+    /// The creators `user` follows whose stored follower count is at least `min_followers`
+    /// (the celebrities, read by pull), by id.
+    pub async fn celebrity_followees(&self, user: Id, min_followers: u64) -> Result<Vec<Id>> {
+        let min = i64::try_from(min_followers).unwrap_or(i64::MAX);
+        let rows: Vec<i64> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(CELEBRITIES).bind(user.as_i64()).bind(min).fetch_all(pool).await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
+    }
+
+    /// Whom `user` follows, most recent follow first, at most `limit`.
+    pub async fn followees(&self, user: Id, limit: u32) -> Result<Vec<Id>> {
+        let rows: Vec<i64> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(FOLLOWEES)
+                .bind(user.as_i64())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
+    }
+
+    /// The pure-pull feed the hybrid is measured against: the newest `limit` published,
+    /// non-private videos of everyone `user` follows, computed from the follow graph in one
+    /// query (`follows JOIN videos ORDER BY id DESC`). Benchmarks only.
+    pub async fn pure_pull(&self, user: Id, limit: u32) -> Result<Vec<Id>> {
+        let rows: Vec<i64> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(PURE_PULL)
+                .bind(user.as_i64())
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
+    }
+}
