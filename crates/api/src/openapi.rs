@@ -19,6 +19,7 @@ use crate::state::AppState;
         (name = "me", description = "The signed-in user"),
         (name = "trending", description = "Exact sliding-window leaderboards"),
         (name = "videos", description = "Videos"),
+        (name = "search", description = "Full-text search over videos and creators, suggestions"),
         (name = "social", description = "Follows, blocks, likes, comments, shares, reports"),
         (name = "notifications", description = "Your inbox: grouped notifications, unread count, live stream (SSE)"),
         (name = "uploads", description = "Resumable uploads (tus 1.0)"),

@@ -48,6 +48,8 @@ pub struct ApiDeps {
     pub counters: Arc<CounterService>,
     /// The sensitive-word filter comments must pass.
     pub comment_filter: Arc<ComplianceFilter>,
+    /// The search index (`None`: search answers 503).
+    pub search: Option<Arc<quicktok_search::SearchIndex>>,
 }
 
 struct Inner {
@@ -68,6 +70,7 @@ struct Inner {
     jobs: Arc<dyn JobStore>,
     counters: Arc<CounterService>,
     comment_filter: Arc<ComplianceFilter>,
+    search: Option<Arc<quicktok_search::SearchIndex>>,
     admins: Vec<String>,
     notifications: NotificationHub,
     data_dir: PathBuf,
@@ -123,6 +126,7 @@ impl AppState {
             jobs: deps.jobs,
             counters: deps.counters,
             comment_filter: deps.comment_filter,
+            search: deps.search,
             admins,
             notifications: NotificationHub::default(),
             data_dir: deps.data_dir,
@@ -184,6 +188,10 @@ impl AppState {
     /// The sensitive-word filter for comments.
     pub fn comment_filter(&self) -> &ComplianceFilter {
         &self.0.comment_filter
+    }
+    /// The search index, when this node has one.
+    pub fn search(&self) -> Option<&Arc<quicktok_search::SearchIndex>> {
+        self.0.search.as_ref()
     }
     /// Whether any admin is configured.
     pub fn has_admins(&self) -> bool {

@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod notifications;
 pub mod pipeline;
 pub mod plays;
+pub mod search;
 pub mod stages;
 pub mod tiering;
 

@@ -16,8 +16,9 @@ pub struct SearchConfig {
     pub suggest_refresh_ms: u64,
     /// How many of the most popular documents feed suggestions. Default 50000.
     pub suggest_sources: u32,
-    /// Re-read the counters (views, likes) of indexed videos whose counts moved and
-    /// re-index them this often, seconds; 0 disables. Default 300.
+    /// Re-read the counters (views, likes, followers) of every indexed video and
+    /// re-index them this often, seconds; 0 disables. Default 900. The pass re-reads every
+    /// published video (fine for thousands to a few hundred thousand; see ARCHITECTURE.md).
     pub popularity_refresh_secs: u64,
     /// The weights of the ranking formula (see the crate docs).
     pub ranking: RankingConfig,
@@ -30,7 +31,7 @@ impl Default for SearchConfig {
             writer_memory_mb: 64,
             suggest_refresh_ms: 5000,
             suggest_sources: 50_000,
-            popularity_refresh_secs: 300,
+            popularity_refresh_secs: 900,
             ranking: RankingConfig::default(),
         }
     }
