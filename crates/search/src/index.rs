@@ -549,10 +549,10 @@ impl SearchIndex {
             for tag in doc.get_all(f.tags).filter_map(|v| v.as_str()) {
                 entries.push((SuggestionKind::Tag, tag.to_owned(), weight));
             }
-            if !is_video {
-                if let Some(name) = doc.get_first(f.creator).and_then(|v| v.as_str()) {
-                    entries.push((SuggestionKind::Creator, name.to_owned(), weight));
-                }
+            if let (false, Some(name)) =
+                (is_video, doc.get_first(f.creator).and_then(|v| v.as_str()))
+            {
+                entries.push((SuggestionKind::Creator, name.to_owned(), weight));
             }
         }
         let built = Suggester::build(entries);

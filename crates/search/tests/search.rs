@@ -1,6 +1,7 @@
 //! The search index end to end on disk: Chinese segmentation, stemming, hashtags, filters,
 //! removal and updates, highlighting, suggestions, crash recovery of the committed offset,
 //! and relevance on the hand-labelled fixture (`fixtures/relevance.json`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use quicktok_search::{
     CreatorDoc, SearchConfig, SearchIndex, SuggestionKind, VideoDoc, VideoQuery,
