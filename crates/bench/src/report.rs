@@ -14,12 +14,20 @@ pub enum Section {
     Ladder,
     /// tus upload throughput on loopback vs `cp`.
     Tus,
+    /// Full-text search: Tantivy + jieba vs SQLite FTS5 (trigram).
+    Search,
 }
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 5] =
-        [Section::Log, Section::Login, Section::Trending, Section::Ladder, Section::Tus];
+    pub const ALL: [Section; 6] = [
+        Section::Log,
+        Section::Login,
+        Section::Trending,
+        Section::Ladder,
+        Section::Tus,
+        Section::Search,
+    ];
 
     /// The name `--only` takes.
     pub fn name(self) -> &'static str {
@@ -29,6 +37,7 @@ impl Section {
             Section::Trending => "trending",
             Section::Ladder => "ladder",
             Section::Tus => "tus",
+            Section::Search => "search",
         }
     }
 
@@ -40,6 +49,7 @@ impl Section {
             Section::Trending => "## Trending",
             Section::Ladder => "## Upload to playback",
             Section::Tus => "## tus upload throughput",
+            Section::Search => "## Search",
         }
     }
 

@@ -171,7 +171,6 @@ mod tests {
         let updated = Event::VideoUpdated { video_id: Id(4), author: Id(3), at_ms: 9 };
         for e in [removed, updated] {
             assert_eq!(e.topic(), "videos");
-            assert_eq!(e.topic(), SOCIAL_TOPIC);
             assert_eq!(e.at_ms(), 9);
             assert_eq!(Event::decode(&e.encode()).unwrap(), e);
         }
