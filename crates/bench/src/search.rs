@@ -12,26 +12,175 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const CHINESE: &[&str] = &[
-    "美食", "旅行", "北京", "烤鸭", "上海", "小笼包", "猫咪", "狗狗", "舞蹈", "音乐", "搞笑",
-    "教程", "做法", "日常", "生活", "健身", "跑步", "电影", "游戏", "手机", "评测", "开箱",
-    "化妆", "穿搭", "宝宝", "学习", "英语", "编程", "汽车", "足球", "篮球", "风景", "日落",
-    "咖啡", "火锅", "面条", "包子", "饺子", "奶茶", "蛋糕", "周末", "早餐", "夜市", "街头",
-    "小吃", "探店", "成都", "重庆", "广州", "深圳", "西安", "杭州", "故宫", "长城", "海边",
-    "露营", "徒步", "骑行", "摄影", "手工", "绘画", "唱歌", "吉他", "钢琴", "宠物", "训练",
-    "减肥", "瑜伽", "家常菜", "红烧肉", "麻辣烫", "北京烤鸭", "四川火锅", "一日游", "攻略",
-    "分享", "推荐", "挑战", "第一次", "真实", "记录", "校园", "毕业", "婚礼", "春节", "中秋",
+    "美食",
+    "旅行",
+    "北京",
+    "烤鸭",
+    "上海",
+    "小笼包",
+    "猫咪",
+    "狗狗",
+    "舞蹈",
+    "音乐",
+    "搞笑",
+    "教程",
+    "做法",
+    "日常",
+    "生活",
+    "健身",
+    "跑步",
+    "电影",
+    "游戏",
+    "手机",
+    "评测",
+    "开箱",
+    "化妆",
+    "穿搭",
+    "宝宝",
+    "学习",
+    "英语",
+    "编程",
+    "汽车",
+    "足球",
+    "篮球",
+    "风景",
+    "日落",
+    "咖啡",
+    "火锅",
+    "面条",
+    "包子",
+    "饺子",
+    "奶茶",
+    "蛋糕",
+    "周末",
+    "早餐",
+    "夜市",
+    "街头",
+    "小吃",
+    "探店",
+    "成都",
+    "重庆",
+    "广州",
+    "深圳",
+    "西安",
+    "杭州",
+    "故宫",
+    "长城",
+    "海边",
+    "露营",
+    "徒步",
+    "骑行",
+    "摄影",
+    "手工",
+    "绘画",
+    "唱歌",
+    "吉他",
+    "钢琴",
+    "宠物",
+    "训练",
+    "减肥",
+    "瑜伽",
+    "家常菜",
+    "红烧肉",
+    "麻辣烫",
+    "北京烤鸭",
+    "四川火锅",
+    "一日游",
+    "攻略",
+    "分享",
+    "推荐",
+    "挑战",
+    "第一次",
+    "真实",
+    "记录",
+    "校园",
+    "毕业",
+    "婚礼",
+    "春节",
+    "中秋",
 ];
 
 const ENGLISH: &[&str] = &[
-    "food", "travel", "vlog", "cooking", "recipe", "street", "dance", "music", "funny", "cats",
-    "dogs", "running", "workout", "fitness", "review", "unboxing", "makeup", "fashion", "baby",
-    "learning", "english", "coding", "cars", "football", "basketball", "sunset", "coffee",
-    "hotpot", "noodles", "dumplings", "cake", "weekend", "breakfast", "night", "market",
-    "beijing", "shanghai", "duck", "camping", "hiking", "cycling", "photography", "guitar",
-    "piano", "pets", "training", "yoga", "challenge", "first", "time", "daily", "life",
-    "tutorial", "tips", "best", "easy", "quick", "homemade", "spicy", "sweet", "trip", "city",
-    "beach", "mountain", "river", "morning", "evening", "friends", "family", "school",
-    "wedding", "festival", "game", "play", "live", "show", "story", "song", "cover", "how",
+    "food",
+    "travel",
+    "vlog",
+    "cooking",
+    "recipe",
+    "street",
+    "dance",
+    "music",
+    "funny",
+    "cats",
+    "dogs",
+    "running",
+    "workout",
+    "fitness",
+    "review",
+    "unboxing",
+    "makeup",
+    "fashion",
+    "baby",
+    "learning",
+    "english",
+    "coding",
+    "cars",
+    "football",
+    "basketball",
+    "sunset",
+    "coffee",
+    "hotpot",
+    "noodles",
+    "dumplings",
+    "cake",
+    "weekend",
+    "breakfast",
+    "night",
+    "market",
+    "beijing",
+    "shanghai",
+    "duck",
+    "camping",
+    "hiking",
+    "cycling",
+    "photography",
+    "guitar",
+    "piano",
+    "pets",
+    "training",
+    "yoga",
+    "challenge",
+    "first",
+    "time",
+    "daily",
+    "life",
+    "tutorial",
+    "tips",
+    "best",
+    "easy",
+    "quick",
+    "homemade",
+    "spicy",
+    "sweet",
+    "trip",
+    "city",
+    "beach",
+    "mountain",
+    "river",
+    "morning",
+    "evening",
+    "friends",
+    "family",
+    "school",
+    "wedding",
+    "festival",
+    "game",
+    "play",
+    "live",
+    "show",
+    "story",
+    "song",
+    "cover",
+    "how",
 ];
 
 /// Zipf(1) sampling over a shuffled vocabulary.
@@ -73,7 +222,8 @@ fn text(zipf: &Zipf, rng: &mut StdRng, words: usize) -> String {
         // Chinese words run together as in real titles; English ones are spaced.
         let han = w.chars().next().is_some_and(quicktok_search::tokenizer::is_han);
         let last_han = out.chars().last().is_some_and(quicktok_search::tokenizer::is_han);
-        if !out.is_empty() && !(han && last_han) {
+        let run_together = han && last_han;
+        if !out.is_empty() && !run_together {
             out.push(' ');
         }
         out.push_str(w);
@@ -108,9 +258,26 @@ fn corpus(n: usize) -> Vec<VideoDoc> {
 /// The fixed query mix: common and rare, Chinese words inside compounds, English with
 /// stemming, mixed, and hashtags.
 const QUERIES: &[&str] = &[
-    "烤鸭", "北京烤鸭", "美食 vlog", "火锅", "周末 旅行", "猫咪", "red", "running", "dance music",
-    "cooking recipe", "street food", "北京", "小吃", "coffee", "#美食", "#travel", "上海 小笼包",
-    "sunset beach", "婚礼", "guitar cover",
+    "烤鸭",
+    "北京烤鸭",
+    "美食 vlog",
+    "火锅",
+    "周末 旅行",
+    "猫咪",
+    "red",
+    "running",
+    "dance music",
+    "cooking recipe",
+    "street food",
+    "北京",
+    "小吃",
+    "coffee",
+    "#美食",
+    "#travel",
+    "上海 小笼包",
+    "sunset beach",
+    "婚礼",
+    "guitar cover",
 ];
 
 fn open_fts(path: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
@@ -156,7 +323,12 @@ fn fts_search(db: &rusqlite::Connection, q: &str, limit: usize) -> anyhow::Resul
     let mut conditions = Vec::new();
     if !long.is_empty() {
         conditions.push("docs MATCH ?".to_owned());
-        params.push(long.iter().map(|w| format!("\"{}\"", w.replace('"', ""))).collect::<Vec<_>>().join(" AND "));
+        params.push(
+            long.iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "")))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        );
     }
     for w in &short {
         conditions.push(like.to_owned());
@@ -185,7 +357,10 @@ struct Timing {
     qps: f64,
 }
 
-fn time_queries(rounds: usize, mut run: impl FnMut(&str) -> anyhow::Result<usize>) -> anyhow::Result<Timing> {
+fn time_queries(
+    rounds: usize,
+    mut run: impl FnMut(&str) -> anyhow::Result<usize>,
+) -> anyhow::Result<Timing> {
     let mut lat = Vec::new();
     let started = Instant::now();
     for _ in 0..rounds {
@@ -280,7 +455,8 @@ pub fn search_section(n: usize) -> anyhow::Result<String> {
     let dir = tempfile::tempdir()?;
 
     eprintln!("search: indexing with quicktok-search");
-    let config = SearchConfig { writer_memory_mb: 256, suggest_sources: 1, ..SearchConfig::default() };
+    let config =
+        SearchConfig { writer_memory_mb: 256, suggest_sources: 1, ..SearchConfig::default() };
     let index = SearchIndex::open(&dir.path().join("index"), config)?;
     let started = Instant::now();
     for d in &docs {
@@ -317,10 +493,32 @@ pub fn search_section(n: usize) -> anyhow::Result<String> {
     writeln!(report, "| measure | quicktok-search | FTS5 trigram | ratio (ours / FTS5) |")?;
     writeln!(report, "|---|---:|---:|---:|")?;
     let (ours_dps, fts_dps) = (n as f64 / ours_index_s, n as f64 / fts_index_s);
-    writeln!(report, "| indexing, docs/s | {ours_dps:.0} | {fts_dps:.0} | {:.2} |", ours_dps / fts_dps)?;
-    writeln!(report, "| query p50, ms | {:.2} | {:.2} | {:.3} |", ours.p50_ms, fts.p50_ms, ours.p50_ms / fts.p50_ms)?;
-    writeln!(report, "| query p99, ms | {:.2} | {:.2} | {:.3} |", ours.p99_ms, fts.p99_ms, ours.p99_ms / fts.p99_ms)?;
-    writeln!(report, "| queries/s (one thread) | {:.0} | {:.1} | {:.1} |", ours.qps, fts.qps, ours.qps / fts.qps)?;
+    writeln!(
+        report,
+        "| indexing, docs/s | {ours_dps:.0} | {fts_dps:.0} | {:.2} |",
+        ours_dps / fts_dps
+    )?;
+    writeln!(
+        report,
+        "| query p50, ms | {:.2} | {:.2} | {:.3} |",
+        ours.p50_ms,
+        fts.p50_ms,
+        ours.p50_ms / fts.p50_ms
+    )?;
+    writeln!(
+        report,
+        "| query p99, ms | {:.2} | {:.2} | {:.3} |",
+        ours.p99_ms,
+        fts.p99_ms,
+        ours.p99_ms / fts.p99_ms
+    )?;
+    writeln!(
+        report,
+        "| queries/s (one thread) | {:.0} | {:.1} | {:.1} |",
+        ours.qps,
+        fts.qps,
+        ours.qps / fts.qps
+    )?;
     writeln!(
         report,
         "| recall@10 on the labelled fixture (8 queries) | {ours_recall:.2} | {fts_recall:.2} | |"

@@ -274,3 +274,57 @@ async fn bad_search_input_is_a_400() {
     assert!(r.status().is_client_error());
     app.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_index_survives_a_restart_and_rebuild_recovers_what_the_log_missed() {
+    let app = AppSandbox::start().await.unwrap();
+    let li = app.uploader("li_wei").await.unwrap();
+    let a = publish(&app, &li.user_id, "restart one", &[]).await;
+    let b = publish(&app, &li.user_id, "restart two", &[]).await;
+    wait_search(&app, &q("restart"), |ids| ids.len() == 2).await;
+    // A video the log never heard of (as if its event were lost to retention), and a
+    // private one: only the first belongs in a rebuilt index.
+    let silent = app.published_video(&li.user_id, false).await.unwrap();
+    app.published_video(&li.user_id, true).await.unwrap();
+    let config = app.config.clone();
+    let dir = app.stop().await.unwrap();
+
+    // Restarted, the indexer resumes from its committed offset: nothing lost or doubled.
+    let app = AppSandbox::start_in(dir, config.clone()).await.unwrap();
+    let li2 = publish(&app, &li.user_id, "restart three", &[]).await;
+    let page = wait_search(&app, &q("restart"), |ids| ids.len() == 3).await;
+    let mut got = ids(&page);
+    got.sort();
+    let mut want = vec![a, b, li2];
+    want.sort();
+    assert_eq!(got, want);
+    let dir = app.stop().await.unwrap();
+
+    // `quicktok search rebuild`, offline on the same data dir.
+    let data = dir.path();
+    let meta = quicktok_meta::MetaStore::connect(&config.meta, data).await.unwrap();
+    let log = quicktok_log::FileLog::open(&data.join("log"), config.log.clone()).await.unwrap();
+    let counters = quicktok_social::CounterService::new(
+        std::sync::Arc::new(quicktok::counters::MetaCounterStore::new(meta.clone())),
+        config.social.counters.clone(),
+        std::sync::Arc::new(quicktok_core::SystemClock),
+    );
+    let index = std::sync::Arc::new(
+        quicktok_search::SearchIndex::open(&data.join("search"), config.search.clone()).unwrap(),
+    );
+    let mut seen = 0;
+    let (videos, offset) =
+        quicktok::search::rebuild(index.clone(), &meta, &counters, &log, |n| seen = n)
+            .await
+            .unwrap();
+    assert_eq!((videos, seen), (4, 4));
+    assert_eq!(offset, quicktok_log::EventLog::end_offset(&log, "videos").await.unwrap());
+    assert_eq!(index.committed_offset(), Some(offset));
+    assert_eq!(index.video_count().unwrap(), 4);
+    let silent_id: u64 = silent.parse().unwrap();
+    let query = quicktok_search::VideoQuery { q: "clip".into(), limit: 10, ..Default::default() };
+    let found = index.search_videos(&query, 0).unwrap();
+    assert_eq!(found.items.iter().map(|h| h.id).collect::<Vec<_>>(), [silent_id]);
+    quicktok_log::EventLog::close(&log).await.unwrap();
+    meta.close().await;
+}
