@@ -488,7 +488,7 @@ async fn main() -> anyhow::Result<()> {
             Section::Trending => trending_section(scaled).await?,
             Section::Ladder => upload::ladder_section(&run).await?,
             Section::Tus => upload::tus_section(&run, args.tus_mib << 20).await?,
-            Section::Search => search::search_section(scaled(1_000_000))?,
+            Section::Search => search::search_section(&run, scaled(1_000_000))?,
         };
         fresh.push((section, text));
     }

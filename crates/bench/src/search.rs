@@ -448,7 +448,7 @@ fn fixture_recall() -> anyhow::Result<(f64, f64)> {
 }
 
 /// Runs the section on `n` generated videos.
-pub fn search_section(n: usize) -> anyhow::Result<String> {
+pub fn search_section(run: &crate::report::RunInfo, n: usize) -> anyhow::Result<String> {
     let mut report = String::new();
     eprintln!("search: generating {n} videos");
     let docs = corpus(n);
@@ -482,9 +482,12 @@ pub fn search_section(n: usize) -> anyhow::Result<String> {
     let (ours_recall, fts_recall) = fixture_recall()?;
 
     writeln!(report, "## Search (`quicktok-search`: Tantivy + jieba, vs SQLite FTS5 trigram)\n")?;
+    writeln!(report, "- Machine: {}", run.machine)?;
+    writeln!(report, "- Date: {}", run.date)?;
+    writeln!(report, "- Command: `{}`\n", run.command)?;
     writeln!(
         report,
-        "{n} generated videos (titles of 3-7 and descriptions of 5-14 words, 1-3 tags, Zipf(1) over {} Chinese and {} English words, Chinese words run together as in real titles), one process, one query at a time. Our queries include ranking (BM25 x popularity x freshness over fast fields), the stored-document read and title/description highlighting; FTS5's return row ids ranked by its bm25. Trigrams cannot index words shorter than three characters (most Chinese words): FTS5 answers those with `LIKE` (a full scan). The {} queries: {}.\n",
+        "{n} generated videos (titles of 3-7 and descriptions of 5-14 words, 1-3 tags, Zipf(1) over {} Chinese and {} English words, Chinese words run together as in real titles), one process, one query at a time. Our queries include ranking (BM25 x popularity x freshness over fast fields), the stored-document read and title/description highlighting; FTS5's return row ids ranked by its bm25. Trigrams cannot index words shorter than three characters (most Chinese words): FTS5 answers those with `LIKE` (a scan, unranked, that stops at the 20th match, so it is quick for common words). The {} queries: {}.\n",
         CHINESE.len(),
         ENGLISH.len(),
         QUERIES.len(),
