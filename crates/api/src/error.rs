@@ -196,3 +196,12 @@ pub async fn json_error_bodies(response: Response) -> Response {
 
 /// Result type of handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+impl From<quicktok_search::SearchError> for ApiError {
+    fn from(e: quicktok_search::SearchError) -> Self {
+        match e {
+            quicktok_search::SearchError::BadQuery(m) => ApiError::bad_request(m),
+            other => ApiError::internal(other),
+        }
+    }
+}

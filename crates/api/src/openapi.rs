@@ -19,6 +19,7 @@ use crate::state::AppState;
         (name = "me", description = "The signed-in user"),
         (name = "trending", description = "Exact sliding-window leaderboards"),
         (name = "videos", description = "Videos"),
+        (name = "search", description = "Full-text search over videos and creators, suggestions"),
         (name = "social", description = "Follows, blocks, likes, comments, shares, reports"),
         (name = "feed", description = "Feeds: For-You recommendations (with degradation), related videos"),
         (name = "stories", description = "Stories: short clips visible for a day, the row of followed authors with unseen ones, progress"),

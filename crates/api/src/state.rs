@@ -53,6 +53,8 @@ pub struct ApiDeps {
     pub recommender: Option<Arc<Recommender>>,
     /// The following feed's thresholds and bounds.
     pub feed: FeedConfig,
+    /// The search index (`None`: search answers 503).
+    pub search: Option<Arc<quicktok_search::SearchIndex>>,
 }
 
 struct Inner {
@@ -78,6 +80,7 @@ struct Inner {
     outboxes: crate::feed::FeedCache,
     /// When this node last wrote each user's last-seen time (see [`AppState::note_activity`]).
     activity: std::sync::Mutex<std::collections::HashMap<quicktok_core::Id, i64>>,
+    search: Option<Arc<quicktok_search::SearchIndex>>,
     admins: Vec<String>,
     notifications: NotificationHub,
     data_dir: PathBuf,
@@ -137,6 +140,7 @@ impl AppState {
             feed: deps.feed,
             outboxes: crate::feed::FeedCache::default(),
             activity: std::sync::Mutex::default(),
+            search: deps.search,
             admins,
             notifications: NotificationHub::default(),
             data_dir: deps.data_dir,
@@ -235,6 +239,10 @@ impl AppState {
             tracing::warn!(%user, error = %e, "recording activity failed");
             self.0.activity.lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
         }
+    }
+    /// The search index, when this node has one.
+    pub fn search(&self) -> Option<&Arc<quicktok_search::SearchIndex>> {
+        self.0.search.as_ref()
     }
     /// Whether any admin is configured.
     pub fn has_admins(&self) -> bool {

@@ -12,6 +12,7 @@ use quicktok_log::{EventLog, FileLog, LogConfig, NewRecord, SyncPolicy};
 mod feed;
 mod likes;
 mod report;
+mod search;
 mod upload;
 
 use report::Section;
@@ -509,6 +510,7 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?
             }
+            Section::Search => search::search_section(&run, scaled(1_000_000))?,
         };
         fresh.push((section, text));
     }

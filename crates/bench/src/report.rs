@@ -18,11 +18,13 @@ pub enum Section {
     Likes,
     /// The following feed: hybrid read vs pure pull, fan-out.
     Feed,
+    /// Full-text search: Tantivy + jieba vs SQLite FTS5 (trigram).
+    Search,
 }
 
 impl Section {
     /// Every section, in report order.
-    pub const ALL: [Section; 7] = [
+    pub const ALL: [Section; 8] = [
         Section::Log,
         Section::Login,
         Section::Trending,
@@ -30,6 +32,7 @@ impl Section {
         Section::Tus,
         Section::Likes,
         Section::Feed,
+        Section::Search,
     ];
 
     /// The name `--only` takes.
@@ -42,6 +45,7 @@ impl Section {
             Section::Tus => "tus",
             Section::Likes => "likes",
             Section::Feed => "feed",
+            Section::Search => "search",
         }
     }
 
@@ -55,6 +59,7 @@ impl Section {
             Section::Tus => "## tus upload throughput",
             Section::Likes => "## Likes",
             Section::Feed => "## Following feed",
+            Section::Search => "## Search",
         }
     }
 

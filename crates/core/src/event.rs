@@ -36,6 +36,11 @@ pub enum Event {
     /// Processing ended without publishing: refused by a check or a moderator, or failed
     /// for good (`reason` says which).
     VideoRejected { video_id: Id, author: Id, reason: String, at_ms: i64 },
+    /// A published video was taken down by its creator or an admin (`by`): it is `removed`
+    /// with `reason`; search and feeds drop it.
+    VideoRemoved { video_id: Id, author: Id, by: Id, reason: String, at_ms: i64 },
+    /// A video's title, description, tags or visibility changed: search re-reads it.
+    VideoUpdated { video_id: Id, author: Id, at_ms: i64 },
     /// `user_id` liked (`liked = true`) or unliked video `video_id` of `author`. Only
     /// emitted when the like really changed (an idempotent repeat emits nothing).
     VideoLiked { video_id: Id, author: Id, user_id: Id, liked: bool, at_ms: i64 },
@@ -77,7 +82,9 @@ impl Event {
             | Event::RefreshTokenReused { .. } => "users",
             Event::VideoArchived { .. }
             | Event::VideoPublished { .. }
-            | Event::VideoRejected { .. } => "videos",
+            | Event::VideoRejected { .. }
+            | Event::VideoRemoved { .. }
+            | Event::VideoUpdated { .. } => "videos",
             Event::UploadCompleted { .. } => "uploads",
             Event::VideoLiked { .. }
             | Event::CommentPosted { .. }
@@ -96,6 +103,8 @@ impl Event {
             | Event::VideoArchived { at_ms, .. }
             | Event::VideoPublished { at_ms, .. }
             | Event::VideoRejected { at_ms, .. }
+            | Event::VideoRemoved { at_ms, .. }
+            | Event::VideoUpdated { at_ms, .. }
             | Event::UploadCompleted { at_ms, .. }
             | Event::VideoLiked { at_ms, .. }
             | Event::CommentPosted { at_ms, .. }
@@ -163,6 +172,19 @@ mod tests {
             Event::UserFollowed { follower: Id(2), followee: Id(3), following: true, at_ms: 9 };
         for e in [comment, share, like, follow] {
             assert_eq!(e.topic(), SOCIAL_TOPIC);
+            assert_eq!(e.at_ms(), 9);
+            assert_eq!(Event::decode(&e.encode()).unwrap(), e);
+        }
+        let removed = Event::VideoRemoved {
+            video_id: Id(4),
+            author: Id(3),
+            by: Id(2),
+            reason: "deleted by creator".into(),
+            at_ms: 9,
+        };
+        let updated = Event::VideoUpdated { video_id: Id(4), author: Id(3), at_ms: 9 };
+        for e in [removed, updated] {
+            assert_eq!(e.topic(), "videos");
             assert_eq!(e.at_ms(), 9);
             assert_eq!(Event::decode(&e.encode()).unwrap(), e);
         }

@@ -197,6 +197,7 @@ macro_rules! meta_testsuite {
             videos_set_tags_replaces,
             videos_cover_candidates_replace_and_batch,
             videos_by_ids_returns_what_exists,
+            videos_set_details_replaces_text_and_tags,
             videos_by_author_paginates_newest_first,
             videos_published_by_tag_only_published,
             videos_every_status_round_trips,
@@ -693,6 +694,22 @@ pub async fn videos_set_media_info(db: &TestDb) {
     );
 
     let err = db.videos().set_media_info(Id(11), 1, 1, 1, NOW).await.unwrap_err();
+    assert!(matches!(err, MetaError::NotFound), "{err:?}");
+}
+
+pub async fn videos_set_details_replaces_text_and_tags(db: &TestDb) {
+    user(db, 1, "alice").await;
+    video(db, 10, 1, &["a", "b"]).await;
+    let videos = db.videos();
+    videos
+        .set_details(Id(10), "新标题", "line\ntwo", &strings(&["z", "c", "z"]), NOW + 5)
+        .await
+        .unwrap();
+    let got = videos.by_id(Id(10)).await.unwrap().unwrap();
+    assert_eq!((got.title.as_str(), got.description.as_str()), ("新标题", "line\ntwo"));
+    assert_eq!(got.tags, strings(&["c", "z"]));
+    assert_eq!(got.updated_at_ms, NOW + 5);
+    let err = videos.set_details(Id(12), "x", "", &[], NOW).await.unwrap_err();
     assert!(matches!(err, MetaError::NotFound), "{err:?}");
 }
 

@@ -280,6 +280,8 @@ const PUBLISH: &str = "UPDATE videos SET status = 'published', reason = NULL, \
 const SET_PRIVATE: &str = "UPDATE videos SET private = $1, updated_at_ms = $2 WHERE id = $3";
 const SET_COVER: &str = "UPDATE videos SET cover_blob_id = $1, updated_at_ms = $2 WHERE id = $3";
 const TOUCH: &str = "UPDATE videos SET updated_at_ms = $1 WHERE id = $2";
+const SET_TEXT: &str =
+    "UPDATE videos SET title = $1, description = $2, updated_at_ms = $3 WHERE id = $4";
 
 // Two variants per listing rather than `($2 IS NULL OR id < $2)`, which keeps PostgreSQL's
 // generic plans on the index range scan.
@@ -619,6 +621,48 @@ impl<'a> Videos<'a> {
                 .map(|r| r.rows_affected())
         });
         one_row(done)
+    }
+
+    /// Replaces a video's title, description and tags (stored as given, duplicates dropped)
+    /// in one transaction, for a creator's edit. [`MetaError::NotFound`] if there is no such
+    /// video.
+    pub async fn set_details(
+        &self,
+        id: Id,
+        title: &str,
+        description: &str,
+        tags: &[String],
+        now_ms: i64,
+    ) -> Result<()> {
+        let tags = distinct_sorted(tags);
+        let done = with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                // Writing first takes the write lock up front and tells whether it exists.
+                let touched = sqlx::query(SET_TEXT)
+                    .bind(title)
+                    .bind(description)
+                    .bind(now_ms)
+                    .bind(id.as_i64())
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if touched == 0 {
+                    return Ok(false);
+                }
+                sqlx::query(DELETE_TAGS).bind(id.as_i64()).execute(&mut *tx).await?;
+                for tag in &tags {
+                    sqlx::query(INSERT_TAG).bind(id.as_i64()).bind(tag).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(true)
+            }
+            .await
+        });
+        match done.map_err(db)? {
+            true => Ok(()),
+            false => Err(MetaError::NotFound),
+        }
     }
 
     /// Replaces a video's candidate covers (image blob ids, in the pipeline's order) in one

@@ -188,6 +188,68 @@ impl App {
                 .context("view qualifier")?,
         );
 
+        // The search index lives in the data dir of the node that serves or feeds it.
+        let search = if config.server.roles.contains(&Role::Api)
+            || config.server.roles.contains(&Role::Indexer)
+        {
+            let dir = data_dir.join("search");
+            let search_config = config.search.clone();
+            let index = tokio::task::spawn_blocking(move || {
+                quicktok_search::SearchIndex::open(&dir, search_config)
+            })
+            .await?
+            .context("opening the search index")?;
+            Some(Arc::new(index))
+        } else {
+            None
+        };
+        if let (true, Some(index)) = (config.server.roles.contains(&Role::Indexer), &search) {
+            let (l, m, c, i, t) =
+                (log.clone(), meta.clone(), counters.clone(), index.clone(), shutdown.clone());
+            let every = Duration::from_millis(config.search.commit_interval_ms.max(10));
+            tasks.spawn(supervise("search indexer", shutdown.clone(), move || {
+                crate::search::run_indexer(
+                    l.clone(),
+                    m.clone(),
+                    c.clone(),
+                    i.clone(),
+                    every,
+                    t.clone(),
+                )
+            }));
+            let refresh = Duration::from_secs(config.search.popularity_refresh_secs);
+            if !refresh.is_zero() {
+                let (m, c, i, t) =
+                    (meta.clone(), counters.clone(), index.clone(), shutdown.clone());
+                tasks.spawn(async move {
+                    loop {
+                        tokio::select! {
+                            _ = t.cancelled() => return Ok(()),
+                            _ = tokio::time::sleep(refresh) => {}
+                        }
+                        // Committed with the offset already committed: a crash replays from
+                        // there, and replays are idempotent.
+                        let refreshed = crate::search::refresh_all(&i, &m, &c, |_| {}).await;
+                        let offset = i.committed_offset().unwrap_or(0);
+                        let committed = {
+                            let i = i.clone();
+                            tokio::task::spawn_blocking(move || i.commit(offset)).await
+                        };
+                        match (refreshed, committed) {
+                            (Ok(n), Ok(Ok(()))) => {
+                                tracing::debug!(videos = n, "search popularity refreshed")
+                            }
+                            (Err(e), _) => {
+                                tracing::warn!(error = %e, "search popularity refresh failed")
+                            }
+                            (_, Err(e)) => tracing::warn!(error = %e, "search commit failed"),
+                            (_, Ok(Err(e))) => tracing::warn!(error = %e, "search commit failed"),
+                        }
+                    }
+                });
+            }
+        }
+
         let mut addr = None;
         let mut api_state = None;
         if config.server.roles.contains(&Role::Api) {
@@ -240,6 +302,7 @@ impl App {
                 comment_filter,
                 recommender: Some(recommender),
                 feed: config.social.feed.clone(),
+                search: search.clone(),
                 clock: clock.clone(),
                 ids: ids.clone(),
             })

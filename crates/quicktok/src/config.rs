@@ -33,6 +33,8 @@ pub struct Config {
     pub log: LogConfig,
     pub blob: BlobConfig,
     pub rank: RankerConfig,
+    /// Full-text search: the index, its indexer and the ranking weights (`[search]`).
+    pub search: quicktok_search::SearchConfig,
     /// Social features: the counter service (`[social.counters]`).
     pub social: quicktok_social::SocialConfig,
     /// The For-You recommender (`[recommend]`).

@@ -11,6 +11,7 @@ pub mod notifications;
 pub mod pipeline;
 pub mod plays;
 pub mod recommend;
+pub mod search;
 pub mod stages;
 pub mod tiering;
 

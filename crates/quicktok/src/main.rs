@@ -53,6 +53,11 @@ enum Command {
         #[command(subcommand)]
         action: CountersAction,
     },
+    /// Search index maintenance.
+    Search {
+        #[command(subcommand)]
+        action: SearchAction,
+    },
     /// Create demo accounts and publish a dozen generated clips through the upload API.
     SeedDemo {
         /// Seed the server running at this URL instead of starting one on the data directory.
@@ -86,6 +91,13 @@ enum CountersAction {
     /// the tables they count and overwrite the stored counters. Run it with the servers
     /// stopped: deltas a running node has not flushed yet would be added on top.
     Repair,
+}
+
+#[derive(Subcommand)]
+enum SearchAction {
+    /// Rebuild the search index (`<data_dir>/search/`) from the metadata store, recording the
+    /// event-log offset it is consistent with. Run it with the indexer stopped.
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -139,6 +151,10 @@ fn main() -> anyhow::Result<()> {
             store.close().await;
             Ok(())
         }),
+        Command::Search { action: SearchAction::Rebuild } => {
+            init_tracing(&config);
+            runtime()?.block_on(rebuild_search(config))
+        }
         Command::Serve { .. } => runtime()?.block_on(serve(config)),
         Command::User { action: UserAction::AddAdmin { username } } => {
             init_tracing(&config);
@@ -206,6 +222,45 @@ fn init_tracing(config: &Config) {
     } else {
         builder.init();
     }
+}
+
+/// `quicktok search rebuild`.
+async fn rebuild_search(config: Config) -> anyhow::Result<()> {
+    use std::sync::Arc;
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)?;
+    let store = quicktok_meta::MetaStore::connect(&config.meta, &data_dir).await?;
+    let log = quicktok_log::FileLog::open(&data_dir.join("log"), config.log.clone())
+        .await
+        .context("opening the event log (is a server running on this data directory?)")?;
+    let clock: quicktok_core::clock::SharedClock = Arc::new(quicktok_core::SystemClock);
+    let counters = quicktok_social::CounterService::new(
+        Arc::new(quicktok::counters::MetaCounterStore::new(store.clone())),
+        config.social.counters.clone(),
+        clock,
+    );
+    let dir = data_dir.join("search");
+    let search_config = config.search.clone();
+    let index = Arc::new(
+        tokio::task::spawn_blocking(move || {
+            quicktok_search::SearchIndex::open(&dir, search_config)
+        })
+        .await??,
+    );
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {elapsed} {pos} videos indexed ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    let (videos, offset) =
+        quicktok::search::rebuild(index, &store, &counters, &log, |n| bar.set_position(n)).await?;
+    bar.finish();
+    println!("search index rebuilt: {videos} videos, consistent with videos offset {offset}");
+    quicktok_log::EventLog::close(&log).await?;
+    store.close().await;
+    Ok(())
 }
 
 /// `quicktok user add-admin`: the API role alone, on a private port, creates the account.

@@ -68,7 +68,10 @@ async fn apply_video_event(
     event: &Event,
 ) -> anyhow::Result<()> {
     let id = match event {
-        Event::VideoPublished { video_id, .. } | Event::VideoRejected { video_id, .. } => *video_id,
+        Event::VideoPublished { video_id, .. }
+        | Event::VideoRejected { video_id, .. }
+        | Event::VideoRemoved { video_id, .. }
+        | Event::VideoUpdated { video_id, .. } => *video_id,
         _ => return Ok(()),
     };
     match meta.videos().by_id(id).await?.as_ref().and_then(recommendable) {

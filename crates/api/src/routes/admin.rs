@@ -32,6 +32,54 @@ pub(crate) async fn require_admin(state: &AppState, user: AuthUser) -> ApiResult
     }
 }
 
+/// Why an admin takes a video down.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Removal {
+    /// Shown with the removed video; 1 to 500 characters.
+    pub reason: String,
+}
+
+/// Take a video down (admins only): it becomes `removed` with the reason and leaves every
+/// list and search.
+#[utoipa::path(post, path = "/admin/videos/{id}/remove", tag = "admin", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Video id")),
+    request_body = Removal,
+    responses(
+        (status = 200, description = "The video as now stored", body = VideoView),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such video", body = ErrorBody),
+        (status = 422, description = "Missing or overlong reason", body = ErrorBody),
+    ))]
+pub async fn remove_video(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    ApiJson(removal): ApiJson<Removal>,
+) -> ApiResult<ApiJson<VideoView>> {
+    require_admin(&state, user).await?;
+    let reason = removal.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 500 {
+        return Err(ApiError::validation("reason must be 1 to 500 characters"));
+    }
+    let id: Id = id.parse().map_err(|_| ApiError::not_found("no such video"))?;
+    let video = state
+        .meta()
+        .videos()
+        .by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such video"))?;
+    crate::routes::videos::remove(&state, &video, user.id, reason).await?;
+    tracing::info!(video = %id, moderator = %user.id, "video removed");
+    let stored = state
+        .meta()
+        .videos()
+        .by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such video"))?;
+    Ok(ApiJson(video_view(&state, stored).await?))
+}
+
 fn job_error(e: JobError) -> ApiError {
     match e {
         JobError::NotFound(_) => ApiError::not_found("no such job"),

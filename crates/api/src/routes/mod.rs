@@ -12,6 +12,7 @@ mod notifications;
 mod playback;
 mod recommend;
 mod reports;
+mod search;
 mod stories;
 mod trending;
 mod uploads;
@@ -44,6 +45,10 @@ pub fn v1() -> OpenApiRouter<AppState> {
         .routes(routes!(views::report_view))
         .routes(routes!(videos::archive, videos::unarchive))
         .routes(routes!(videos::set_visibility))
+        .routes(routes!(videos::update, videos::delete))
+        .routes(routes!(search::search))
+        .routes(routes!(search::suggest))
+        .routes(routes!(admin::remove_video))
         .routes(routes!(playback::list))
         .routes(routes!(playback::mine))
         .routes(routes!(playback::get_video))

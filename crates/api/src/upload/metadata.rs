@@ -113,7 +113,7 @@ pub fn parse(header: &str, max_bytes: usize) -> Result<VideoMetadata, String> {
 
 /// Tags separated by commas and/or whitespace, each letters, digits and `_` (not only
 /// digits), in the shared normal form of `quicktok_core::text`.
-fn parse_tags(text: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_tags(text: &str) -> Result<Vec<String>, String> {
     let mut tags: Vec<String> = Vec::new();
     for raw in text.split(|c: char| c == ',' || c.is_whitespace()) {
         if raw.trim_matches(quicktok_core::text::is_hash).is_empty() {
