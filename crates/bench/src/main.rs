@@ -510,7 +510,11 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?
             }
-            Section::Search => search::search_section(&run, scaled(1_000_000))?,
+            Section::Search => {
+                let mut text = search::search_section(&run, scaled(1_000_000))?;
+                text.push_str(&search::freshness_section(20).await?);
+                text
+            }
         };
         fresh.push((section, text));
     }

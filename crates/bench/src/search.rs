@@ -528,3 +528,119 @@ pub fn search_section(run: &crate::report::RunInfo, n: usize) -> anyhow::Result<
     )?;
     Ok(report)
 }
+
+/// Near-real-time through a whole app (all roles, embedded defaults): a clip published on
+/// the log until `GET /api/v1/search` finds it, and removed until the search no longer does.
+pub async fn freshness_section(clips: usize) -> anyhow::Result<String> {
+    use quicktok_core::{Event, Id};
+    eprintln!("search: freshness through the app");
+    let dir = tempfile::tempdir()?;
+    let mut config = quicktok::Config::default();
+    config.server.data_dir = dir.path().to_owned();
+    config.server.listen = "127.0.0.1:0".into();
+    config.rate_limit.enabled = false;
+    let shutdown = quicktok_core::Shutdown::new();
+    let app = quicktok::App::start(config.clone(), shutdown.clone()).await?;
+    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
+    let state = app.api_state().ok_or_else(|| anyhow::anyhow!("no api"))?.clone();
+    let running = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let creds =
+        serde_json::json!({"username": "fresh.bench", "password": "correct horse battery staple"});
+    let session: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&creds)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let author: Id = session["user"]["id"].as_str().unwrap_or_default().parse()?;
+    let append = |event: Event| {
+        let log = state.log().clone();
+        async move {
+            let record =
+                quicktok_log::NewRecord { timestamp_ms: event.at_ms(), payload: event.encode() };
+            log.append("videos", vec![record]).await
+        }
+    };
+    let found = |word: String| {
+        let (client, base) = (client.clone(), base.clone());
+        async move {
+            let body: serde_json::Value =
+                client.get(format!("{base}/api/v1/search?q={word}")).send().await?.json().await?;
+            anyhow::Ok(body["items"].as_array().is_some_and(|a| !a.is_empty()))
+        }
+    };
+    let (mut visible, mut gone) = (Vec::new(), Vec::new());
+    for i in 0..clips {
+        // A word nothing else contains (letters only, so the analyzer keeps it whole).
+        let word: String =
+            format!("zyxfresh{}", (b'a' + (i % 26) as u8) as char) + &"q".repeat(i / 26 + 1);
+        let id = state.next_id();
+        let now = state.clock().now_ms();
+        let videos = state.meta().videos();
+        videos
+            .create(quicktok_meta::NewVideo {
+                id,
+                author_id: author,
+                title: format!("{word} clip"),
+                description: String::new(),
+                tags: vec![],
+                created_at_ms: now,
+            })
+            .await?;
+        videos.set_media_info(id, 15_000, 720, 1280, now).await?;
+        videos.set_status(id, quicktok_meta::VideoStatus::Published, None, now).await?;
+        let t = Instant::now();
+        append(Event::VideoPublished { video_id: id, author, at_ms: now }).await?;
+        while !found(word.clone()).await? {
+            anyhow::ensure!(t.elapsed() < std::time::Duration::from_secs(30), "never searchable");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        visible.push(t.elapsed());
+        let now = state.clock().now_ms();
+        videos.set_status(id, quicktok_meta::VideoStatus::Removed, Some("bench"), now).await?;
+        let t = Instant::now();
+        append(Event::VideoRemoved {
+            video_id: id,
+            author,
+            by: author,
+            reason: "bench".into(),
+            at_ms: now,
+        })
+        .await?;
+        while found(word.clone()).await? {
+            anyhow::ensure!(t.elapsed() < std::time::Duration::from_secs(30), "never removed");
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        gone.push(t.elapsed());
+    }
+    shutdown.cancel();
+    running.await??;
+    visible.sort();
+    gone.sort();
+    let ms = |v: &[std::time::Duration], p: f64| crate::percentile(v, p);
+    let mut report = String::new();
+    writeln!(
+        report,
+        "\nNear-real-time through a whole app (all roles, `search.commit_interval_ms` = {}): {clips} clips, each published on the log and polled with `GET /api/v1/search` until found, then removed until gone:\n",
+        config.search.commit_interval_ms
+    )?;
+    writeln!(report, "| change | p50 ms | max ms | goal |")?;
+    writeln!(report, "|---|---:|---:|---|")?;
+    writeln!(
+        report,
+        "| published -> searchable | {:.0} | {:.0} | within 1 s: **{}** |",
+        ms(&visible, 0.5),
+        ms(&visible, 1.0),
+        if ms(&visible, 1.0) <= 1000.0 { "met" } else { "not met" }
+    )?;
+    writeln!(
+        report,
+        "| removed -> gone | {:.0} | {:.0} | within 1 s: **{}** |",
+        ms(&gone, 0.5),
+        ms(&gone, 1.0),
+        if ms(&gone, 1.0) <= 1000.0 { "met" } else { "not met" }
+    )?;
+    Ok(report)
+}
