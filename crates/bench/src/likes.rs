@@ -95,17 +95,9 @@ struct HttpFigures {
 /// Likes over HTTP on a whole app: throughput, latency, and how long after the last answer
 /// the persisted `counters` rows equal the like rows.
 async fn http_run(likes: usize) -> anyhow::Result<HttpFigures> {
-    let dir = tempfile::tempdir()?;
-    let mut config = quicktok::Config::default();
-    config.server.data_dir = dir.path().to_owned();
-    config.server.listen = "127.0.0.1:0".into();
-    config.rate_limit.enabled = false;
-    let flush_interval_ms = config.social.counters.flush_interval_ms;
-    let shutdown = quicktok_core::Shutdown::new();
-    let app = quicktok::App::start(config, shutdown.clone()).await?;
-    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
-    let state = app.api_state().ok_or_else(|| anyhow::anyhow!("no api"))?.clone();
-    let running = tokio::spawn(app.run_until_stopped());
+    let app = crate::app::BenchApp::start().await?;
+    let flush_interval_ms = app.config.social.counters.flush_interval_ms;
+    let (base, state) = (app.base.clone(), app.state.clone());
     let client = reqwest::Client::new();
 
     let mut tokens = Vec::with_capacity(USERS);
@@ -201,8 +193,7 @@ async fn http_run(likes: usize) -> anyhow::Result<HttpFigures> {
         anyhow::ensure!(Instant::now() < deadline, "stored counters never became exact");
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    shutdown.cancel();
-    running.await??;
+    app.stop().await?;
     times.sort();
     Ok(HttpFigures {
         likes: times.len(),
@@ -218,15 +209,8 @@ async fn http_run(likes: usize) -> anyhow::Result<HttpFigures> {
 /// Likes/s at the repository level, `writers` concurrent tasks: the like row plus either
 /// the counter service's in-process add (`write_behind`) or a synchronous `counters` upsert.
 async fn repository_run(likes: usize, writers: usize, write_behind: bool) -> anyhow::Result<f64> {
-    let dir = tempfile::tempdir()?;
-    let mut config = quicktok::Config::default();
-    config.server.data_dir = dir.path().to_owned();
-    config.server.listen = "127.0.0.1:0".into();
-    let shutdown = quicktok_core::Shutdown::new();
-    let app = quicktok::App::start(config, shutdown.clone()).await?;
-    let state = app.api_state().ok_or_else(|| anyhow::anyhow!("no api"))?.clone();
-    let counters = app.counters().clone();
-    let running = tokio::spawn(app.run_until_stopped());
+    let app = crate::app::BenchApp::start().await?;
+    let (state, counters) = (app.state.clone(), app.counters.clone());
     let meta = state.meta().clone();
     let now = now_ms();
     let mut users = Vec::with_capacity(USERS);
@@ -277,8 +261,7 @@ async fn repository_run(likes: usize, writers: usize, write_behind: bool) -> any
         t.await??;
     }
     let per_s = pairs.len() as f64 / started.elapsed().as_secs_f64();
-    shutdown.cancel();
-    running.await??;
+    app.stop().await?;
     Ok(per_s)
 }
 

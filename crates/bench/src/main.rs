@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use quicktok_log::{EventLog, FileLog, LogConfig, NewRecord, SyncPolicy};
 
+mod app;
 mod feed;
 mod likes;
 mod report;
@@ -131,15 +132,8 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 async fn login_run(count: usize, concurrency: usize) -> anyhow::Result<(f64, f64, f64)> {
-    let dir = tempfile::tempdir()?;
-    let mut config = quicktok::Config::default();
-    config.server.data_dir = dir.path().to_owned();
-    config.server.listen = "127.0.0.1:0".into();
-    config.rate_limit.enabled = false;
-    let shutdown = quicktok_core::Shutdown::new();
-    let app = quicktok::App::start(config, shutdown.clone()).await?;
-    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
-    let running = tokio::spawn(app.run_until_stopped());
+    let app = app::BenchApp::start().await?;
+    let base = app.base.clone();
     let client = reqwest::Client::new();
     let creds =
         serde_json::json!({"username": "bencher", "password": "correct horse battery staple"});
@@ -170,8 +164,7 @@ async fn login_run(count: usize, concurrency: usize) -> anyhow::Result<(f64, f64
     }
     let rate = times.len() as f64 / started.elapsed().as_secs_f64();
     times.sort();
-    shutdown.cancel();
-    running.await??;
+    app.stop().await?;
     Ok((percentile(&times, 0.5), percentile(&times, 0.99), rate))
 }
 
@@ -193,16 +186,9 @@ async fn trending_run(
     queries: usize,
 ) -> anyhow::Result<TrendingFigures> {
     use quicktok_rank::{QualifiedView, VIEWS_TOPIC};
-    let dir = tempfile::tempdir()?;
-    let mut config = quicktok::Config::default();
-    config.server.data_dir = dir.path().to_owned();
-    config.server.listen = "127.0.0.1:0".into();
-    config.rate_limit.enabled = false;
-    let shutdown = quicktok_core::Shutdown::new();
-    let app = quicktok::App::start(config, shutdown.clone()).await?;
-    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
-    let log = app.api_state().ok_or_else(|| anyhow::anyhow!("no api"))?.log().clone();
-    let running = tokio::spawn(app.run_until_stopped());
+    let app = app::BenchApp::start().await?;
+    let base = app.base.clone();
+    let log = app.state.log().clone();
     let client = reqwest::Client::new();
     let offset_now = |client: reqwest::Client, base: String| async move {
         let body: serde_json::Value = client
@@ -286,8 +272,7 @@ async fn trending_run(
     }
     let queries_per_s = queries as f64 / started.elapsed().as_secs_f64();
     times.sort();
-    shutdown.cancel();
-    running.await??;
+    app.stop().await?;
     Ok(TrendingFigures {
         views,
         videos: videos as usize,

@@ -534,16 +534,8 @@ pub fn search_section(run: &crate::report::RunInfo, n: usize) -> anyhow::Result<
 pub async fn freshness_section(clips: usize) -> anyhow::Result<String> {
     use quicktok_core::{Event, Id};
     eprintln!("search: freshness through the app");
-    let dir = tempfile::tempdir()?;
-    let mut config = quicktok::Config::default();
-    config.server.data_dir = dir.path().to_owned();
-    config.server.listen = "127.0.0.1:0".into();
-    config.rate_limit.enabled = false;
-    let shutdown = quicktok_core::Shutdown::new();
-    let app = quicktok::App::start(config.clone(), shutdown.clone()).await?;
-    let base = app.url().ok_or_else(|| anyhow::anyhow!("no api"))?;
-    let state = app.api_state().ok_or_else(|| anyhow::anyhow!("no api"))?.clone();
-    let running = tokio::spawn(app.run_until_stopped());
+    let app = crate::app::BenchApp::start().await?;
+    let (base, state, config) = (app.base.clone(), app.state.clone(), app.config.clone());
     let client = reqwest::Client::new();
     let creds =
         serde_json::json!({"username": "fresh.bench", "password": "correct horse battery staple"});
@@ -615,8 +607,7 @@ pub async fn freshness_section(clips: usize) -> anyhow::Result<String> {
         }
         gone.push(t.elapsed());
     }
-    shutdown.cancel();
-    running.await??;
+    app.stop().await?;
     visible.sort();
     gone.sort();
     let ms = |v: &[std::time::Duration], p: f64| crate::percentile(v, p);
