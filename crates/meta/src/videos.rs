@@ -165,6 +165,12 @@ impl Video {
     pub fn expired_at(&self, now_ms: i64) -> bool {
         self.kind == VideoKind::Story && self.expires_at_ms.is_some_and(|end| now_ms >= end)
     }
+
+    /// Whether public lists, feeds, search and recommendations may show it: published,
+    /// public, and a lasting video (stories have their own row).
+    pub fn is_listable(&self) -> bool {
+        self.status == VideoStatus::Published && !self.private && self.kind == VideoKind::Video
+    }
 }
 
 /// What [`Videos::create`] needs. The video starts out [`VideoStatus::Uploading`].

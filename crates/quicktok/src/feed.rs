@@ -13,7 +13,7 @@ use std::sync::Arc;
 use quicktok_core::clock::SharedClock;
 use quicktok_core::{Event, Id, Shutdown};
 use quicktok_log::EventLog;
-use quicktok_meta::{CounterKey, FeedItem, InboxRow, MetaError, MetaStore, VideoKind, VideoStatus};
+use quicktok_meta::{CounterKey, FeedItem, InboxRow, MetaError, MetaStore};
 use quicktok_social::{FeedConfig, should_trim};
 
 /// The consumer's durable name on both topics.
@@ -48,7 +48,7 @@ pub async fn fan_out(
 ) -> Result<u64, MetaError> {
     let Some(video) = meta.videos().by_id(video_id).await? else { return Ok(0) };
     // Stories have their own row (`GET /stories`), never the following feed.
-    if video.status != VideoStatus::Published || video.private || video.kind != VideoKind::Video {
+    if !video.is_listable() {
         return Ok(0);
     }
     if is_celebrity(cfg, stored_followers(meta, video.author_id).await?) {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use quicktok_core::clock::SharedClock;
 use quicktok_core::{Event, SOCIAL_TOPIC, Shutdown, WATCHES_TOPIC};
 use quicktok_log::{EventLog, Record};
-use quicktok_meta::{MetaStore, Video, VideoKind, VideoStatus};
+use quicktok_meta::{MetaStore, Video};
 use quicktok_recommend::interests::Signal;
 use quicktok_recommend::{RecommendConfig, Recommender, UserEvent, VideoInfo};
 
@@ -25,13 +25,11 @@ const CATALOGUE_PAGE: u32 = 1000;
 
 /// The clip as the recommender knows it, when it may be recommended at all.
 fn recommendable(v: &Video) -> Option<VideoInfo> {
-    (v.status == VideoStatus::Published && !v.private && v.kind == VideoKind::Video).then(|| {
-        VideoInfo {
-            id: v.id.0,
-            author: v.author_id.0,
-            tags: v.tags.clone(),
-            published_at_ms: v.published_at_ms.unwrap_or(v.created_at_ms),
-        }
+    v.is_listable().then(|| VideoInfo {
+        id: v.id.0,
+        author: v.author_id.0,
+        tags: v.tags.clone(),
+        published_at_ms: v.published_at_ms.unwrap_or(v.created_at_ms),
     })
 }
 

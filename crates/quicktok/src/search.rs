@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use quicktok_core::{Event, Id, Shutdown};
 use quicktok_log::EventLog;
-use quicktok_meta::{MetaStore, Video, VideoKind, VideoStatus};
+use quicktok_meta::{MetaStore, Video};
 use quicktok_search::{CreatorDoc, SearchIndex, VideoDoc};
 use quicktok_social::{CounterKey, CounterService, Metric};
 
@@ -26,8 +26,7 @@ const BATCH_BYTES: usize = 1 << 20;
 /// Whether a video belongs in search: the one place this is decided (the indexer and the
 /// rebuild both ask). Published and public only.
 pub fn indexable(video: &Video) -> bool {
-    // Stories live a day in their own row; search finds lasting videos only.
-    video.status == VideoStatus::Published && !video.private && video.kind == VideoKind::Video
+    video.is_listable()
 }
 
 /// The index's view of `video` with its author's name and its counters now.

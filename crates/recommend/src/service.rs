@@ -338,24 +338,25 @@ impl Recommender {
                 _ => {}
             }
         }
-        if event.signal.weight() > 0.0 {
+        let positive = event.signal.weight() > 0.0;
+        if positive {
             let mut positives = lock(&self.positives);
             positives.push_back((event.user, event.video));
             if positives.len() > MAX_POSITIVES {
                 positives.pop_front();
             }
-            if let Some(i) = lock(&self.impressions).get_mut(&(event.user, event.video)) {
-                i.engaged = true;
-            }
         }
-        // A play (any watch, a like, a comment...) after a cover was shown credits the cover
-        // once; a skip is a play too: the cover did its job of getting the clip started.
+        // One look at the impression: a positive signal labels it engaged, and any play (a
+        // watch, a like, even a skip: the cover got the clip started) credits the cover shown
+        // with it, once.
         let credit = match lock(&self.impressions).get_mut(&(event.user, event.video)) {
-            Some(i) if !i.played && i.cover.is_some() => {
-                i.played = true;
-                i.cover
+            Some(i) => {
+                i.engaged |= positive;
+                let credit = if i.played { None } else { i.cover };
+                i.played |= credit.is_some();
+                credit
             }
-            _ => None,
+            None => None,
         };
         if let Some((segment, cover)) = credit
             && let Some(s) =

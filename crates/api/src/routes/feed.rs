@@ -3,11 +3,10 @@
 //! `crate::feed`), with an opaque cursor.
 
 use axum::extract::State;
-use quicktok_meta::{VideoKind, VideoStatus};
 use quicktok_social::FeedCursor;
 use serde::Deserialize;
 
-use super::playback::{VideoPage, video_views};
+use super::playback::{VideoPage, listable_in_order, video_views};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::state::AppState;
@@ -65,10 +64,7 @@ pub async fn following(
             crate::feed::read_page(meta, cfg, state.feed_cache(), now, user.id, cursor, want)
                 .await?;
         let ids: Vec<_> = page.items.iter().map(|e| e.video_id).collect();
-        let mut found = meta.videos().by_ids(&ids).await?;
-        videos.extend(ids.iter().filter_map(|id| found.remove(id)).filter(|v| {
-            v.status == VideoStatus::Published && !v.private && v.kind == VideoKind::Video
-        }));
+        videos.extend(listable_in_order(&state, &ids).await?);
         cursor = page.next;
         if videos.len() == limit as usize || cursor.is_none() {
             break;

@@ -209,6 +209,14 @@ pub(crate) async fn video_view(state: &AppState, video: Video) -> ApiResult<Vide
 }
 
 /// Views of a page of videos: their counts, authors and renditions in one read each.
+/// The videos `ids` names that lists may show now ([`Video::is_listable`]), in `ids` order,
+/// read in one batch: pages built from ids found elsewhere (an index, an inbox, the
+/// recommender) re-check them against the store, which has the last word.
+pub(crate) async fn listable_in_order(state: &AppState, ids: &[Id]) -> ApiResult<Vec<Video>> {
+    let mut found = state.meta().videos().by_ids(ids).await?;
+    Ok(ids.iter().filter_map(|id| found.remove(id)).filter(Video::is_listable).collect())
+}
+
 pub(crate) async fn video_views(state: &AppState, videos: Vec<Video>) -> ApiResult<Vec<VideoView>> {
     let ids: Vec<Id> = videos.iter().map(|v| v.id).collect();
     let authors: Vec<Id> = videos.iter().map(|v| v.author_id).collect();

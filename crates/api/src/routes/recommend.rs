@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, MaybeAuthUser};
-use crate::routes::playback::{VideoView, video_views};
+use crate::routes::playback::{VideoView, listable_in_order, video_views};
 use crate::state::AppState;
 
 /// Followed creators considered per request (the newest follows first).
@@ -97,13 +97,7 @@ async fn relations(state: &AppState, user: Id) -> Option<(Vec<u64>, HashSet<u64>
 /// Video views of `ids` in that order, leaving out anything no longer public.
 async fn views_in_order(state: &AppState, ids: &[u64]) -> ApiResult<Vec<VideoView>> {
     let wanted: Vec<Id> = ids.iter().map(|id| Id(*id)).collect();
-    let mut found = state.meta().videos().by_ids(&wanted).await?;
-    let videos = wanted
-        .iter()
-        .filter_map(|id| found.remove(id))
-        .filter(|v| v.status == VideoStatus::Published && !v.private)
-        .collect();
-    video_views(state, videos).await
+    video_views(state, listable_in_order(state, &wanted).await?).await
 }
 
 /// Shows each clip under the cover the bandit picks for this viewer's segment (F7.4).

@@ -6,13 +6,12 @@ use std::sync::Arc;
 
 use axum::extract::State;
 use quicktok_core::Id;
-use quicktok_meta::VideoStatus;
 use quicktok_search::{SearchIndex, VideoQuery};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery};
-use crate::routes::playback::{VideoView, video_views};
+use crate::routes::playback::{VideoView, listable_in_order, video_views};
 use crate::state::AppState;
 
 /// A search request.
@@ -116,17 +115,13 @@ pub async fn search(
             };
             let now = state.clock().now_ms();
             let page = blocking(move || index.search_videos(&query, now)).await?;
-            let mut videos = Vec::with_capacity(page.items.len());
-            let mut highlights = Vec::with_capacity(page.items.len());
-            for hit in page.items {
-                // The index may lag a removal by a commit interval: the store has the last word.
-                let Some(video) = state.meta().videos().by_id(Id(hit.id)).await? else { continue };
-                if video.status != VideoStatus::Published || video.private {
-                    continue;
-                }
-                videos.push(video);
-                highlights.push(hit.highlight);
-            }
+            // The index may lag a removal by a commit interval: the store has the last word.
+            let ids: Vec<Id> = page.items.iter().map(|hit| Id(hit.id)).collect();
+            let videos = listable_in_order(&state, &ids).await?;
+            let mut highlights: std::collections::HashMap<u64, _> =
+                page.items.into_iter().map(|hit| (hit.id, hit.highlight)).collect();
+            let highlights: Vec<_> =
+                videos.iter().map(|v| highlights.remove(&v.id.0).unwrap_or_default()).collect();
             let items = video_views(&state, videos)
                 .await?
                 .into_iter()
