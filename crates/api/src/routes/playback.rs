@@ -244,6 +244,10 @@ fn view_of(
 ) -> VideoView {
     let show_reason =
         matches!(video.status, VideoStatus::Rejected | VideoStatus::Removed | VideoStatus::Review);
+    // A rung plays to its end only with the audio track it is muxed against in the player, so
+    // it is complete when both are: the same rule `/play`'s `complete` follows.
+    let done = |r: &Rendition| !r.growing && !r.truncated;
+    let audio_done = renditions.iter().filter(|r| quicktok_media::is_audio_track(r)).all(done);
     VideoView {
         id: video.id.to_string(),
         status: video.status.as_str().to_owned(),
@@ -264,7 +268,7 @@ fn view_of(
                 height: r.height,
                 bandwidth: r.bandwidth,
                 codecs: r.codecs.clone(),
-                complete: !r.growing && !r.truncated,
+                complete: done(r) && audio_done,
             })
             .collect(),
         counts,
