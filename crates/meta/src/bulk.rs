@@ -140,4 +140,48 @@ impl<'a> Bulk<'a> {
             .collect();
         insert(self.store, "user_activity", &["user_id", "last_active_ms", "stale"], rows).await
     }
+
+    /// Drops the secondary indexes of `tables` (not those backing a primary key or a unique
+    /// constraint) and returns their definitions for [`Bulk::create_indexes`]: a large load
+    /// then sorts each index once instead of updating it row by row.
+    pub async fn drop_indexes(&self, tables: &[&str]) -> Result<Vec<String>> {
+        let mut definitions = Vec::new();
+        for table in tables {
+            let found: Vec<(String, String)> = with_pool!(self.store, |pool| {
+                let list = match self.store.backend() {
+                    crate::Backend::Sqlite => {
+                        "SELECT name, sql FROM sqlite_master \
+                         WHERE type = 'index' AND tbl_name = $1 AND sql IS NOT NULL"
+                    }
+                    crate::Backend::Postgres => {
+                        "SELECT indexname, indexdef FROM pg_indexes i WHERE tablename = $1 \
+                         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+                    }
+                };
+                sqlx::query_as(list).bind(*table).fetch_all(pool).await
+            })
+            .map_err(db)?;
+            for (name, definition) in found {
+                let statement = format!("DROP INDEX {name}");
+                with_pool!(self.store, |pool| sqlx::query(&statement)
+                    .execute(pool)
+                    .await
+                    .map(drop))
+                .map_err(db)?;
+                definitions.push(definition);
+            }
+        }
+        Ok(definitions)
+    }
+
+    /// Creates the indexes [`Bulk::drop_indexes`] dropped.
+    pub async fn create_indexes(&self, definitions: &[String]) -> Result<()> {
+        for definition in definitions {
+            with_pool!(self.store, |pool| {
+                sqlx::query(definition).execute(pool).await.map(drop)
+            })
+            .map_err(db)?;
+        }
+        Ok(())
+    }
 }

@@ -61,6 +61,13 @@ const INBOX_PAGE: &str = "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbo
      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = $1 AND b.blocked_id = i.author_id) \
      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.author_id AND b.blocked_id = $1) \
      ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4";
+// The same page for a reader whose follows and blocks the caller already holds: only the
+// covering index and the videos' visibility, no per-row graph probes.
+const INBOX_ROWS: &str = "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
+     JOIN videos v ON v.id = i.video_id \
+     WHERE i.user_id = $1 AND (i.at_ms, i.video_id) < ($2, $3) \
+     AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
+     ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4";
 const RAW_INBOX: &str = "SELECT video_id, author_id, at_ms FROM feed_inbox WHERE user_id = $1 \
      ORDER BY at_ms DESC, video_id DESC LIMIT $2";
 const OUTBOX: &str = "SELECT id, author_id, published_at_ms FROM videos \
@@ -70,6 +77,15 @@ const OUTBOX: &str = "SELECT id, author_id, published_at_ms FROM videos \
 const CELEBRITIES: &str = "SELECT f.followee_id FROM follows f \
      JOIN counters c ON c.id = f.followee_id AND c.subject = 'user' AND c.metric = 'followers' \
      WHERE f.follower_id = $1 AND c.value >= $2 ORDER BY f.followee_id";
+// Served by `counters_user_followers_idx` (a partial index over users' follower counts).
+const CELEBRITY_IDS: &str = "SELECT id FROM counters \
+     WHERE subject = 'user' AND metric = 'followers' AND value >= $1";
+// Everyone the reader follows (a range of the follows primary key) and everyone on either
+// side of a block with them, in one round trip; `$2` caps the follows read.
+const READER_GRAPH: &str = "SELECT id, blocked FROM (SELECT followee_id AS id, FALSE AS blocked \
+     FROM follows WHERE follower_id = $1 ORDER BY followee_id LIMIT $2) AS f \
+     UNION ALL SELECT blocked_id, TRUE FROM blocks WHERE blocker_id = $1 \
+     UNION ALL SELECT blocker_id, TRUE FROM blocks WHERE blocked_id = $1";
 const FOLLOWEES: &str = "SELECT followee_id FROM follows WHERE follower_id = $1 \
      ORDER BY id DESC LIMIT $2";
 const TRIM_EDGE: &str = "SELECT at_ms, video_id FROM feed_inbox WHERE user_id = $1 \
@@ -93,6 +109,17 @@ fn item((video_id, author_id, at_ms): ItemRow) -> FeedItem {
 /// Where a page starts: after `before`, or at the very top.
 fn bounds(before: Option<FeedPosition>) -> (i64, i64) {
     before.map_or((i64::MAX, i64::MAX), |(at, id)| (at, id.as_i64()))
+}
+
+/// A feed reader's side of the social graph, from [`Feed::reader_graph`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReaderGraph {
+    /// Whom the reader follows, by id (all of them unless `truncated`).
+    pub followees: Vec<Id>,
+    /// Users the reader blocked or was blocked by.
+    pub blocked: Vec<Id>,
+    /// The reader follows more creators than were read.
+    pub truncated: bool,
 }
 
 /// Repository for the following feed; get one from [`MetaStore::feed`].
@@ -254,6 +281,66 @@ impl<'a> Feed<'a> {
         })
         .map_err(db)?;
         Ok(rows.into_iter().map(item).collect())
+    }
+
+    /// A page of `user`'s inbox newest first after `before`, keeping only rows of published,
+    /// non-private videos: the caller filters follows and blocks itself (see
+    /// [`Feed::reader_graph`]), so rows it drops still count towards `limit`.
+    pub async fn inbox_rows(
+        &self,
+        user: Id,
+        before: Option<FeedPosition>,
+        limit: u32,
+    ) -> Result<Vec<FeedItem>> {
+        let (at, id) = bounds(before);
+        let rows: Vec<ItemRow> = with_pool!(self.store, |pool| {
+            sqlx::query_as(INBOX_ROWS)
+                .bind(user.as_i64())
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(item).collect())
+    }
+
+    /// Everyone `user` follows (at most `max_followees`, by id) and everyone on either side
+    /// of a block with them, in one query.
+    pub async fn reader_graph(&self, user: Id, max_followees: u32) -> Result<ReaderGraph> {
+        let rows: Vec<(i64, bool)> = with_pool!(self.store, |pool| {
+            sqlx::query_as(READER_GRAPH)
+                .bind(user.as_i64())
+                .bind(i64::from(max_followees).saturating_add(1))
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(db)?;
+        let mut graph = ReaderGraph::default();
+        for (id, blocked) in rows {
+            if blocked {
+                graph.blocked.push(Id::from_i64(id));
+            } else {
+                graph.followees.push(Id::from_i64(id));
+            }
+        }
+        if graph.followees.len() > max_followees as usize {
+            graph.followees.truncate(max_followees as usize);
+            graph.truncated = true;
+        }
+        Ok(graph)
+    }
+
+    /// Every user with at least `min_followers` stored followers (the celebrities), in no
+    /// particular order.
+    pub async fn celebrities(&self, min_followers: u64) -> Result<Vec<Id>> {
+        let min = i64::try_from(min_followers).unwrap_or(i64::MAX);
+        let rows: Vec<i64> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(CELEBRITY_IDS).bind(min).fetch_all(pool).await
+        })
+        .map_err(db)?;
+        Ok(rows.into_iter().map(Id::from_i64).collect())
     }
 
     /// `user`'s newest `limit` inbox rows as stored, unfiltered (tests, operators).

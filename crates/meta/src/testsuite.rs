@@ -18,8 +18,8 @@ use tempfile::TempDir;
 use crate::{
     BlobActivityRow, ConsumeOutcome, FeedItem, Fingerprint, InboxRow, MetaConfig, MetaError,
     MetaStore, NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow,
-    PlayDelta, RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob, VideoKind,
-    VideoStatus,
+    PlayDelta, ReaderGraph, RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob,
+    VideoKind, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -252,6 +252,7 @@ macro_rules! meta_testsuite {
             feed_trim_and_delete_by_author,
             feed_activity_and_active_follower_paging,
             feed_outboxes_celebrities_and_pure_pull,
+            feed_reader_graph_inbox_rows_and_celebrity_ids,
             ping,
             migrations_are_idempotent,
         );
@@ -2848,6 +2849,59 @@ pub async fn feed_inbox_page_skips_hidden_unfollowed_and_blocked(db: &TestDb) {
     assert_eq!(whole_inbox(db).await, [11]);
     // The page is filled past skipped rows: a limit of 1 still finds 11.
     assert_eq!(video_ids(&db.feed().inbox_page(Id(1), None, 1).await.unwrap()), [11]);
+}
+
+pub async fn feed_reader_graph_inbox_rows_and_celebrity_ids(db: &TestDb) {
+    for (id, name) in [(1, "viewer"), (2, "ann"), (3, "bob"), (4, "cat"), (5, "dan")] {
+        user(db, id, name).await;
+    }
+    for (followee, link) in [(4, 100), (2, 101), (3, 102)] {
+        follow(db, 1, followee, link).await;
+    }
+    follow(db, 2, 1, 103).await;
+    let feed = db.feed();
+    // Followees by id, whatever the follow order; nobody blocked yet.
+    let graph = feed.reader_graph(Id(1), 10).await.unwrap();
+    assert_eq!(graph.followees, [Id(2), Id(3), Id(4)]);
+    assert!(graph.blocked.is_empty() && !graph.truncated);
+    let capped = feed.reader_graph(Id(1), 2).await.unwrap();
+    assert_eq!((capped.followees, capped.truncated), (vec![Id(2), Id(3)], true));
+    assert_eq!(feed.reader_graph(Id(1), 3).await.unwrap().truncated, false);
+    // Blocks both ways are listed (and took the follows with them).
+    db.social().block(Id(1), Id(4), NOW).await.unwrap();
+    db.social().block(Id(5), Id(1), NOW).await.unwrap();
+    let graph = feed.reader_graph(Id(1), 10).await.unwrap();
+    assert_eq!(graph.followees, [Id(2), Id(3)]);
+    let mut blocked = graph.blocked.clone();
+    blocked.sort();
+    assert_eq!(blocked, [Id(4), Id(5)]);
+    assert_eq!(feed.reader_graph(Id(9), 10).await.unwrap(), ReaderGraph::default());
+
+    // Inbox rows keep only visible videos; follows and blocks are the caller's to filter.
+    let items = [
+        published(db, 10, 2, NOW + 1).await,
+        published(db, 11, 4, NOW + 2).await,
+        published(db, 12, 3, NOW + 3).await,
+        published(db, 13, 2, NOW + 4).await,
+    ];
+    feed.push(&rows(1, &items)).await.unwrap();
+    db.videos().set_private(Id(13), true, NOW + 9).await.unwrap();
+    assert_eq!(video_ids(&feed.inbox_rows(Id(1), None, 10).await.unwrap()), [12, 11, 10]);
+    let first = feed.inbox_rows(Id(1), None, 1).await.unwrap();
+    assert_eq!(first, [items[2]]);
+    let after = Some((first[0].at_ms, first[0].video_id));
+    assert_eq!(video_ids(&feed.inbox_rows(Id(1), after, 10).await.unwrap()), [11, 10]);
+    assert!(feed.inbox_rows(Id(2), None, 10).await.unwrap().is_empty());
+
+    // Celebrities: every user whose stored follower count reaches the threshold.
+    let key = |id: u64| crate::CounterKey { subject: "user", id: Id(id), metric: "followers" };
+    let video_key = crate::CounterKey { subject: "video", id: Id(10), metric: "followers" };
+    db.counters().add(&[(key(2), 5), (key(3), 2), (key(4), 50), (video_key, 99)]).await.unwrap();
+    let mut celebrities = feed.celebrities(5).await.unwrap();
+    celebrities.sort();
+    assert_eq!(celebrities, [Id(2), Id(4)]);
+    assert_eq!(feed.celebrities(51).await.unwrap(), []);
+    assert_eq!(feed.celebrities(0).await.unwrap().len(), 3);
 }
 
 pub async fn feed_trim_and_delete_by_author(db: &TestDb) {

@@ -90,6 +90,14 @@ pub struct FeedConfig {
     /// `page_size_max + 1` videos) for every reader; a new video of theirs appears in feeds up
     /// to this much later. 0 reads the store every time.
     pub outbox_cache_ms: u64,
+    /// How long a node keeps the list of celebrities (creators at or above
+    /// `celebrity_followers`). A creator who just crossed it is no longer pushed but may be
+    /// pulled only this much later, so their videos of that moment show up that much later.
+    /// 0 reads the store every time.
+    pub celebrity_cache_ms: u64,
+    /// Follows a feed read loads to filter its inbox and find the celebrities it pulls;
+    /// a reader following more creators is served by (slower) per-row checks in the store.
+    pub reader_followees_max: u32,
     /// Page size when the client gives none.
     pub page_size_default: u32,
     /// Largest page size a client may ask for.
@@ -107,6 +115,8 @@ impl Default for FeedConfig {
             rebuild_max_followees: 2_000,
             activity_write_interval_ms: 300_000,
             outbox_cache_ms: 1_000,
+            celebrity_cache_ms: 10_000,
+            reader_followees_max: 10_000,
             page_size_default: 20,
             page_size_max: 50,
         }
