@@ -2866,7 +2866,7 @@ pub async fn feed_reader_graph_inbox_rows_and_celebrity_ids(db: &TestDb) {
     assert!(graph.blocked.is_empty() && !graph.truncated);
     let capped = feed.reader_graph(Id(1), 2).await.unwrap();
     assert_eq!((capped.followees, capped.truncated), (vec![Id(2), Id(3)], true));
-    assert_eq!(feed.reader_graph(Id(1), 3).await.unwrap().truncated, false);
+    assert!(!feed.reader_graph(Id(1), 3).await.unwrap().truncated);
     // Blocks both ways are listed (and took the follows with them).
     db.social().block(Id(1), Id(4), NOW).await.unwrap();
     db.social().block(Id(5), Id(1), NOW).await.unwrap();
