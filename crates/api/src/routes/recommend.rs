@@ -254,6 +254,8 @@ pub async fn related(
             )
             .with_header(http::header::RETRY_AFTER, http::HeaderValue::from_static("1")));
         }
+        // Only state restoration reports this; a request never does.
+        Err(e @ RecommendError::BadState(_)) => return Err(ApiError::internal(e)),
     };
     Ok(ApiJson(RelatedPage { items: views_in_order(&state, &ids).await? }))
 }
