@@ -308,6 +308,7 @@ fn report_training(summary: &quicktok_recommend::TrainingSummary) {
     metrics::gauge!("recommend_trained_users").set(summary.users as f64);
     metrics::gauge!("recommend_trained_videos").set(summary.videos as f64);
     metrics::gauge!("recommend_trained_interactions").set(summary.interactions as f64);
+    metrics::gauge!("recommend_trained_profiles").set(summary.profiles as f64);
     if let Some(r) = &summary.ranker {
         metrics::gauge!("recommend_ranker_examples").set(r.examples as f64);
         metrics::gauge!("recommend_ranker_holdout_auc").set(r.holdout_auc);
