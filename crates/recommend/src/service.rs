@@ -968,11 +968,6 @@ impl Recommender {
         Ok(())
     }
 
-    /// Whether `user`'s seen filter reports `video` (for tests and reports).
-    pub fn has_seen(&self, user: u64, video: u64) -> bool {
-        lock(&self.seen).map.get(&user).is_some_and(|f| f.contains(video))
-    }
-
     /// `user`'s long-term profile as of the last training (for reports and tests).
     pub fn profile(&self, user: u64) -> Option<Profile> {
         self.offline
