@@ -910,14 +910,13 @@ impl Recommender {
     /// retries (with whatever the entries hold by then).
     pub fn take_changes(&self) -> StateChanges {
         let mut out = StateChanges::default();
-        {
-            let mut seen = lock(&self.seen);
-            let dirty = std::mem::take(&mut seen.dirty);
-            out.seen = dirty
-                .into_iter()
-                .filter_map(|u| seen.map.get(&u).map(|f| (u, f.to_bytes())))
-                .collect();
-        }
+        let dirty = std::mem::take(&mut lock(&self.seen).dirty);
+        // One user at a time: a flush of many filters never holds the lock the feed reads
+        // take for longer than one encoding.
+        out.seen = dirty
+            .into_iter()
+            .filter_map(|u| lock(&self.seen).map.get(&u).map(|f| (u, f.to_bytes())))
+            .collect();
         let mut covers = lock(&self.covers);
         let dirty = std::mem::take(&mut covers.dirty);
         out.covers = dirty
