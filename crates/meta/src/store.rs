@@ -19,6 +19,7 @@ use crate::fingerprints::Fingerprints;
 use crate::notifications::Notifications;
 use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
+use crate::recommend_state::RecommendState;
 use crate::refresh_tokens::RefreshTokens;
 use crate::renditions::Renditions;
 use crate::social::Social;
@@ -223,6 +224,11 @@ impl MetaStore {
     /// Persisted counters (the counter service's store) and their repair.
     pub fn counters(&self) -> Counters<'_> {
         Counters::new(self)
+    }
+
+    /// The recommender's persisted state (seen filters, cover statistics).
+    pub fn recommend_state(&self) -> RecommendState<'_> {
+        RecommendState::new(self)
     }
 
     /// The following feed: activity, inboxes, outboxes.

@@ -18,8 +18,8 @@ use tempfile::TempDir;
 use crate::{
     BlobActivityRow, ConsumeOutcome, FeedItem, Fingerprint, InboxRow, MetaConfig, MetaError,
     MetaStore, NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow,
-    PlayDelta, ReaderGraph, RenditionRow, Result, TokenOwner, UploadUsage, User, Video, VideoBlob,
-    VideoKind, VideoStatus,
+    PlayDelta, ReaderGraph, RenditionRow, Result, StateKind, StateRow, TokenOwner, UploadUsage,
+    User, Video, VideoBlob, VideoKind, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -247,6 +247,7 @@ macro_rules! meta_testsuite {
             comments_replies_counts_and_delete,
             comments_of_blocked_authors_are_hidden_from_the_blocker,
             counters_add_get_and_rebuild,
+            recommend_state_upserts_pages_and_prunes,
             feed_inbox_push_is_idempotent_and_pages_newest_first,
             feed_inbox_page_skips_hidden_unfollowed_and_blocked,
             feed_trim_and_delete_by_author,
@@ -2508,6 +2509,66 @@ pub async fn comments_of_blocked_authors_are_hidden_from_the_blocker(db: &TestDb
     // The block hides bob's comments from carol only.
     assert_eq!(seen_by(Some(2)).await, (vec![101, 100], vec![102, 103]));
     assert_eq!(seen_by(None).await, (vec![101, 100], vec![102, 103]));
+}
+
+// ---------------------------------------------------------------------------------------
+// Recommender state.
+
+pub async fn recommend_state_upserts_pages_and_prunes(db: &TestDb) {
+    let row = |kind, subject, segment, data: &[u8], at| StateRow {
+        kind,
+        subject,
+        segment,
+        data: data.to_vec(),
+        updated_at_ms: at,
+    };
+    let repo = db.recommend_state();
+    repo.upsert(&[]).await.unwrap();
+    // Full 64-bit subjects and segments, bytes of every value, more rows than one chunk.
+    let mut rows: Vec<StateRow> =
+        (0..1200u64).map(|u| row(StateKind::Seen, u, 0, &[u as u8, 0, 255], NOW)).collect();
+    rows.push(row(StateKind::Seen, u64::MAX, 0, &(0..=255).collect::<Vec<u8>>(), NOW));
+    rows.push(row(StateKind::Cover, 10, u64::MAX - 1, b"a", NOW));
+    rows.push(row(StateKind::Cover, 10, 0, b"b", NOW));
+    repo.upsert(&rows).await.unwrap();
+    // Replacing: the newer state wins; an older write (a slower node) is ignored.
+    repo.upsert(&[
+        row(StateKind::Seen, 5, 0, b"newer", NOW + 10),
+        row(StateKind::Cover, 10, 0, b"c", NOW + 1),
+    ])
+    .await
+    .unwrap();
+    repo.upsert(&[row(StateKind::Seen, 5, 0, b"older", NOW + 5)]).await.unwrap();
+
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = repo.page(StateKind::Seen, 0, after, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.subject, last.segment));
+        seen.extend(page);
+    }
+    assert_eq!(seen.len(), 1201);
+    let five = seen.iter().find(|r| r.subject == 5).unwrap();
+    assert_eq!((five.data.as_slice(), five.updated_at_ms), (&b"newer"[..], NOW + 10));
+    let max = seen.iter().find(|r| r.subject == u64::MAX).unwrap();
+    assert_eq!(max.data, (0..=255).collect::<Vec<u8>>());
+    let mut subjects: Vec<u64> = seen.iter().map(|r| r.subject).collect();
+    subjects.dedup();
+    assert_eq!(subjects.len(), 1201, "no row twice across pages");
+
+    let covers = repo.page(StateKind::Cover, 0, None, 10).await.unwrap();
+    let mut got: Vec<(u64, u64, Vec<u8>)> =
+        covers.into_iter().map(|r| (r.subject, r.segment, r.data)).collect();
+    got.sort();
+    assert_eq!(got, vec![(10, 0, b"c".to_vec()), (10, u64::MAX - 1, b"a".to_vec())]);
+
+    // Only what changed since a time; pruning drops what did not change since another.
+    let recent = repo.page(StateKind::Seen, NOW + 1, None, 10).await.unwrap();
+    assert_eq!(recent.iter().map(|r| r.subject).collect::<Vec<_>>(), vec![5]);
+    assert_eq!(repo.prune(StateKind::Seen, NOW + 1).await.unwrap(), 1200);
+    assert_eq!(repo.page(StateKind::Seen, 0, None, 10).await.unwrap().len(), 1);
+    assert_eq!(repo.page(StateKind::Cover, 0, None, 10).await.unwrap().len(), 2, "other kind kept");
 }
 
 pub async fn counters_add_get_and_rebuild(db: &TestDb) {

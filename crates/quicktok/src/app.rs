@@ -39,6 +39,8 @@ pub struct App {
     blobs: BlobBackend,
     counters: Arc<CounterService>,
     state: Option<AppState>,
+    /// The recommender whose state is flushed once more at shutdown (when persisted).
+    recommend_state: Option<(Arc<quicktok_recommend::Recommender>, SharedClock)>,
 }
 
 impl std::fmt::Debug for App {
@@ -252,6 +254,7 @@ impl App {
 
         let mut addr = None;
         let mut api_state = None;
+        let mut recommend_state = None;
         if config.server.roles.contains(&Role::Api) {
             // Comments go through the same sensitive-word lists as video texts.
             let comment_filter = Arc::new(
@@ -284,6 +287,16 @@ impl App {
                 clock.clone(),
                 shutdown.clone(),
             ));
+            if config.recommend.persist_interval_ms > 0 {
+                tasks.spawn(crate::recommend::persist_periodically(
+                    recommender.clone(),
+                    meta.clone(),
+                    config.recommend.clone(),
+                    clock.clone(),
+                    shutdown.clone(),
+                ));
+                recommend_state = Some((recommender.clone(), clock.clone()));
+            }
             let state = AppState::new(ApiDeps {
                 api: config.api.clone(),
                 auth: config.auth.clone(),
@@ -430,6 +443,7 @@ impl App {
             blobs,
             counters,
             state: api_state,
+            recommend_state,
         })
     }
 
@@ -479,6 +493,12 @@ impl App {
         // flush.
         if let Err(e) = self.counters.flush().await {
             tracing::error!(error = %e, pending = self.counters.pending_len(), "flushing counters at shutdown");
+        }
+        // Pages served during the drain entered seen filters after the last periodic flush.
+        if let Some((rec, clock)) = &self.recommend_state
+            && let Err(e) = crate::recommend::flush_state(rec, &self.meta, clock.now_ms()).await
+        {
+            tracing::error!(error = %e, "writing the recommender state at shutdown");
         }
         // Flush and release the backends explicitly (the log's directory lock, the database
         // pool) rather than whenever the last handle happens to drop.

@@ -6,6 +6,13 @@
 //! The state is rebuilt from the store and the log at every start, so its consumers keep no
 //! offsets. While a consumer is idle it reports itself caught up once a second: a reader
 //! that falls more than `recommend.max_realtime_lag_ms` behind shows as `realtime_stale`.
+//!
+//! What the log cannot rebuild and users would notice losing - the seen filters (clips
+//! served but not watched are in no event) and the cover bandit's statistics - is written
+//! behind to the store's `recommend_state` table every `recommend.persist_interval_ms` and
+//! once more at shutdown, and restored at start before the replay. The labelled impressions
+//! (training data only) and per-clip impression counts stay in memory: a restart costs the
+//! ranker some examples and the fresh source its exposure counts, nothing a user sees twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +20,7 @@ use std::time::Duration;
 use quicktok_core::clock::SharedClock;
 use quicktok_core::{Event, SOCIAL_TOPIC, Shutdown, WATCHES_TOPIC};
 use quicktok_log::{EventLog, Record};
-use quicktok_meta::{MetaStore, Video};
+use quicktok_meta::{MetaStore, StateKind, StateRow, Video};
 use quicktok_recommend::interests::Signal;
 use quicktok_recommend::{RecommendConfig, Recommender, UserEvent, VideoInfo};
 
@@ -22,6 +29,8 @@ use crate::notifications::VIDEOS_TOPIC;
 const BATCH_RECORDS: usize = 4096;
 const BATCH_BYTES: usize = 4 << 20;
 const CATALOGUE_PAGE: u32 = 1000;
+/// Stored state rows read per query at start.
+const STATE_PAGE: u32 = 1000;
 
 /// The clip as the recommender knows it, when it may be recommended at all.
 fn recommendable(v: &Video) -> Option<VideoInfo> {
@@ -103,6 +112,11 @@ pub async fn load(
             _ => break,
         }
     }
+    // Before the replay: replayed views then land in the restored filters (no rewrite).
+    if config.persist_interval_ms > 0 {
+        let (restored, unreadable) = restore_state(&rec, config, meta, clock.now_ms()).await?;
+        tracing::info!(restored, unreadable, "recommender state restored");
+    }
     let since = clock.now_ms().saturating_sub(config.replay_ms);
     let mut offsets = [(VIDEOS_TOPIC, videos_from), (WATCHES_TOPIC, 0), (SOCIAL_TOPIC, 0)];
     for slot in offsets.iter_mut().skip(1) {
@@ -124,6 +138,109 @@ pub async fn load(
     tracing::info!(?summary, "recommender trained at start");
     rec.caught_up(clock.now_ms());
     Ok((rec, offsets))
+}
+
+/// Restores the stored seen filters and cover statistics, after deleting those untouched
+/// for `recommend.state_retention_ms`. Returns (restored, unreadable) entries; an unreadable
+/// one (other seen-filter settings, a newer format) is skipped: that user starts afresh.
+async fn restore_state(
+    rec: &Recommender,
+    config: &RecommendConfig,
+    meta: &MetaStore,
+    now_ms: i64,
+) -> anyhow::Result<(usize, usize)> {
+    let since = now_ms.saturating_sub(config.state_retention_ms);
+    let repo = meta.recommend_state();
+    let (mut restored, mut unreadable) = (0, 0);
+    for kind in [StateKind::Seen, StateKind::Cover] {
+        repo.prune(kind, since).await?;
+        let mut after = None;
+        loop {
+            let page = repo.page(kind, since, after, STATE_PAGE).await?;
+            for row in &page {
+                let done = match kind {
+                    StateKind::Seen => rec.restore_seen(row.subject, &row.data),
+                    StateKind::Cover => rec.restore_covers(row.subject, row.segment, &row.data),
+                };
+                match done {
+                    Ok(()) => restored += 1,
+                    Err(e) => {
+                        unreadable += 1;
+                        tracing::debug!(error = %e, kind = kind.as_str(), subject = row.subject, "stored state skipped");
+                    }
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == STATE_PAGE as usize => {
+                    after = Some((last.subject, last.segment))
+                }
+                _ => break,
+            }
+        }
+    }
+    Ok((restored, unreadable))
+}
+
+/// Writes the state changed since the last flush (one transaction). When the store fails
+/// the changes are marked again, so the next flush retries them. Returns the rows written.
+pub async fn flush_state(
+    rec: &Arc<Recommender>,
+    meta: &MetaStore,
+    now_ms: i64,
+) -> anyhow::Result<usize> {
+    // Encoding touches every changed filter: off the async workers.
+    let taker = rec.clone();
+    let changes = tokio::task::spawn_blocking(move || taker.take_changes()).await?;
+    if changes.is_empty() {
+        return Ok(0);
+    }
+    let seen = changes.seen.iter().map(|(user, data)| StateRow {
+        kind: StateKind::Seen,
+        subject: *user,
+        segment: 0,
+        data: data.clone(),
+        updated_at_ms: now_ms,
+    });
+    let covers = changes.covers.iter().map(|(video, segment, data)| StateRow {
+        kind: StateKind::Cover,
+        subject: *video,
+        segment: *segment,
+        data: data.clone(),
+        updated_at_ms: now_ms,
+    });
+    let rows: Vec<StateRow> = seen.chain(covers).collect();
+    match meta.recommend_state().upsert(&rows).await {
+        Ok(()) => {
+            metrics::counter!("recommend_state_rows_written_total").increment(rows.len() as u64);
+            Ok(rows.len())
+        }
+        Err(e) => {
+            rec.mark_changed(&changes);
+            Err(e.into())
+        }
+    }
+}
+
+/// Flushes the changed state every `recommend.persist_interval_ms` until shutdown (the
+/// node flushes once more after its tasks stopped, see `App::run_until_stopped`).
+pub async fn persist_periodically(
+    rec: Arc<Recommender>,
+    meta: MetaStore,
+    config: RecommendConfig,
+    clock: SharedClock,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let every = Duration::from_millis(config.persist_interval_ms.max(100));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            _ = tokio::time::sleep(every) => {}
+        }
+        // A failed flush is retried with the next one; the node keeps serving meanwhile.
+        if let Err(e) = flush_state(&rec, &meta, clock.now_ms()).await {
+            tracing::warn!(error = %e, "writing the recommender state failed");
+        }
+    }
 }
 
 fn apply_engagement(rec: &Recommender, config: &RecommendConfig, records: &[Record]) {
@@ -191,6 +308,7 @@ fn report_training(summary: &quicktok_recommend::TrainingSummary) {
     metrics::gauge!("recommend_trained_users").set(summary.users as f64);
     metrics::gauge!("recommend_trained_videos").set(summary.videos as f64);
     metrics::gauge!("recommend_trained_interactions").set(summary.interactions as f64);
+    metrics::gauge!("recommend_trained_profiles").set(summary.profiles as f64);
     if let Some(r) = &summary.ranker {
         metrics::gauge!("recommend_ranker_examples").set(r.examples as f64);
         metrics::gauge!("recommend_ranker_holdout_auc").set(r.holdout_auc);

@@ -17,6 +17,10 @@ pub enum Source {
     ItemItem,
     /// Recent uploads with little exposure (exploration).
     Fresh,
+    /// Good clips carrying the tags of the user's long-term profile (the daily job).
+    InterestTags,
+    /// Clips of the creators the user engages with, followed or not (the daily job).
+    InterestCreators,
 }
 
 impl Source {
@@ -28,6 +32,8 @@ impl Source {
             Source::ShortTerm => "short_term",
             Source::ItemItem => "item_item",
             Source::Fresh => "fresh",
+            Source::InterestTags => "interest_tags",
+            Source::InterestCreators => "interest_creators",
         }
     }
 }
@@ -132,13 +138,13 @@ mod tests {
     proptest! {
         #[test]
         fn pages_keep_the_rules(
-            raw in proptest::collection::vec((0u64..60, 0usize..6, -10.0f64..10.0), 0..120),
+            raw in proptest::collection::vec((0u64..60, 0usize..8, -10.0f64..10.0), 0..120),
             salt in 0u64..1000,
             n in 1usize..30,
             share in 0.0f64..0.5,
             previous in proptest::option::of(0u64..6),
         ) {
-            const SOURCES: [Source; 6] = [Source::Trending, Source::Following, Source::LongTerm, Source::ShortTerm, Source::ItemItem, Source::Fresh];
+            const SOURCES: [Source; 8] = [Source::Trending, Source::Following, Source::LongTerm, Source::ShortTerm, Source::ItemItem, Source::Fresh, Source::InterestTags, Source::InterestCreators];
             // A video has one author, whichever source names it.
             let author = |v: u64| (v.wrapping_mul(2_654_435_761) + salt) % 6;
             let cands: Vec<Candidate> = raw.iter().map(|&(v, s, score)| cand(v, author(v), SOURCES[s], score)).collect();

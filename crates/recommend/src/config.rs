@@ -1,9 +1,10 @@
 //! The `[recommend]` section: the For-You feed's page sizes, exploration share, training
-//! schedule, seen filter and degradation thresholds.
+//! schedule, long-term profiles, seen filter, state persistence and degradation thresholds.
 
 use serde::{Deserialize, Serialize};
 
 use crate::degrade::DegradeParams;
+use crate::profiles::ProfileParams;
 use crate::seen::SeenParams;
 use crate::service::RecommenderParams;
 
@@ -34,8 +35,22 @@ pub struct RecommendConfig {
     pub trending_cache_ms: i64,
     /// Views a user's seen filter remembers for sure (it rotates past twice this many).
     pub seen_capacity: u32,
-    /// Bound on the seen filter's false-positive rate.
+    /// Bound on the seen filter's false-positive rate. Changing it or `seen_capacity`
+    /// makes stored filters unreadable: users start with empty ones.
     pub seen_false_positive_rate: f64,
+    /// Long-term profiles: an engagement's weight halves every this many ms of age.
+    pub profile_half_life_ms: i64,
+    /// Tags kept in each user's long-term profile (its candidate source's breadth).
+    pub profile_top_tags: usize,
+    /// Creators kept in each user's long-term profile.
+    pub profile_top_creators: usize,
+    /// How often changed seen filters and cover statistics are written to the metadata
+    /// store (and once more at shutdown); 0 keeps them in memory only (a restart forgets
+    /// them).
+    pub persist_interval_ms: u64,
+    /// Stored seen filters and cover statistics untouched this long are not loaded at start
+    /// and are deleted then.
+    pub state_retention_ms: i64,
     /// A watch of at least this share of the clip is a completion; under `skip_share` a skip.
     pub completion_share: f64,
     pub skip_share: f64,
@@ -56,6 +71,11 @@ impl Default for RecommendConfig {
             trending_cache_ms: p.trending_cache_ms,
             seen_capacity: p.seen.capacity,
             seen_false_positive_rate: p.seen.false_positive_rate,
+            profile_half_life_ms: p.profiles.half_life_ms,
+            profile_top_tags: p.profiles.top_tags,
+            profile_top_creators: p.profiles.top_creators,
+            persist_interval_ms: 5_000,
+            state_retention_ms: 30 * 24 * 3_600_000,
             completion_share: 0.9,
             skip_share: 0.2,
         }
@@ -73,6 +93,11 @@ impl RecommendConfig {
             seen: SeenParams {
                 capacity: self.seen_capacity.max(1),
                 false_positive_rate: self.seen_false_positive_rate.clamp(1e-6, 0.5),
+            },
+            profiles: ProfileParams {
+                half_life_ms: self.profile_half_life_ms.max(1),
+                top_tags: self.profile_top_tags.min(1000),
+                top_creators: self.profile_top_creators.min(1000),
             },
             degrade: DegradeParams {
                 max_realtime_lag_ms: self.max_realtime_lag_ms,

@@ -6,6 +6,9 @@
 use rand::Rng;
 use rand_distr::{Beta, Distribution};
 
+use crate::codec::Reader;
+use crate::error::RecommendError;
+
 /// What one cover earned in one segment.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CoverStats {
@@ -20,6 +23,44 @@ impl CoverStats {
         let plays = self.plays.min(self.impressions) as f64;
         (plays + 1.0) / (self.impressions as f64 + 2.0)
     }
+}
+
+/// Most covers a stored entry may list (the pipeline keeps a handful per video).
+const MAX_STORED_COVERS: u64 = 256;
+const FORMAT_V1: u8 = 1;
+
+/// One (video, segment)'s statistics as compact, versioned bytes (to keep them across
+/// restarts): the count, then impressions and plays per cover as varints.
+pub fn to_bytes(covers: &[CoverStats]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + covers.len() * 4);
+    out.push(FORMAT_V1);
+    crate::codec::put_varint(&mut out, covers.len() as u64);
+    for c in covers {
+        crate::codec::put_varint(&mut out, c.impressions);
+        crate::codec::put_varint(&mut out, c.plays);
+    }
+    out
+}
+
+/// Statistics from [`to_bytes`]; fails on damaged bytes or another format.
+pub fn from_bytes(bytes: &[u8]) -> Result<Vec<CoverStats>, RecommendError> {
+    let mut r = Reader::new(bytes);
+    if r.u8()? != FORMAT_V1 {
+        return Err(RecommendError::BadState("unknown cover statistics format"));
+    }
+    let n = r.varint()?;
+    if n > MAX_STORED_COVERS {
+        return Err(RecommendError::BadState("too many covers"));
+    }
+    let mut out = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let impressions = r.varint()?;
+        // Plays never exceed impressions (the bandit's invariant).
+        let plays = r.varint()?.min(impressions);
+        out.push(CoverStats { impressions, plays });
+    }
+    r.finish()?;
+    Ok(out)
 }
 
 /// The cover to show: the index of the highest Thompson sample (`None` without covers).
@@ -41,6 +82,21 @@ pub fn choose(covers: &[CoverStats], rng: &mut impl Rng) -> Option<usize> {
 mod tests {
     use super::*;
     use rand::SeedableRng;
+
+    #[test]
+    fn stats_round_trip_as_bytes() {
+        let stats = vec![
+            CoverStats { impressions: 0, plays: 0 },
+            CoverStats { impressions: 1_000_000, plays: 120_000 },
+            CoverStats { impressions: u64::MAX, plays: 3 },
+        ];
+        let bytes = to_bytes(&stats);
+        assert_eq!(from_bytes(&bytes), Ok(stats));
+        assert_eq!(from_bytes(&to_bytes(&[])), Ok(Vec::new()));
+        assert!(from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        assert!(from_bytes(&[2, 0]).is_err());
+        assert!(from_bytes(&[]).is_err());
+    }
 
     #[test]
     fn no_covers_no_choice() {

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
 /// The features of one (user, clip, context), in [`FEATURE_NAMES`] order.
-pub const FEATURES: usize = 8;
+pub const FEATURES: usize = 9;
 
 /// What each feature is (for reports and the trained model's dump).
 pub const FEATURE_NAMES: [&str; FEATURES] = [
@@ -20,6 +20,7 @@ pub const FEATURE_NAMES: [&str; FEATURES] = [
     "log_popularity",
     "freshness",
     "completion_rate",
+    "profile",
 ];
 
 /// One candidate's features.
@@ -37,6 +38,7 @@ impl Features {
         plays: u64,
         age_hours: f64,
         completion_rate: f64,
+        profile: f64,
     ) -> Features {
         Features([
             1.0,
@@ -47,6 +49,7 @@ impl Features {
             (1.0 + plays as f64).ln(),
             (-age_hours.max(0.0) / 48.0).exp(),
             completion_rate.clamp(0.0, 1.0),
+            profile.clamp(0.0, 3.0),
         ])
     }
 }
@@ -91,9 +94,9 @@ fn sigmoid(x: f64) -> f64 {
 
 impl LogisticModel {
     /// Hand-tuned weights: interest signals first, then what the creator's followers and
-    /// everyone else did, then freshness.
+    /// everyone else did, then freshness. The long-term profile weighs like a follow.
     pub fn fallback() -> LogisticModel {
-        LogisticModel { weights: [-2.0, 1.0, 1.0, 0.6, 0.8, 0.15, 0.5, 1.5], trained: false }
+        LogisticModel { weights: [-2.0, 1.0, 1.0, 0.6, 0.8, 0.15, 0.5, 1.5, 0.8], trained: false }
     }
 
     /// The predicted probability of a completion or like.
@@ -197,7 +200,7 @@ mod tests {
     #[test]
     fn learns_a_hidden_rule() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        let hidden = [-1.0, 0.2, 0.1, 2.0, 0.0, -0.3, 0.0, 0.5];
+        let hidden = [-1.0, 0.2, 0.1, 2.0, 0.0, -0.3, 0.0, 0.5, 0.3];
         let examples: Vec<(Features, bool)> = (0..20_000)
             .map(|_| {
                 let f = Features::new(
@@ -207,6 +210,7 @@ mod tests {
                     rng.r#gen::<bool>(),
                     rng.gen_range(0..100_000),
                     rng.r#gen::<f64>() * 100.0,
+                    rng.r#gen::<f64>(),
                     rng.r#gen::<f64>(),
                 );
                 let p = sigmoid(hidden.iter().zip(&f.0).map(|(w, x)| w * x).sum());

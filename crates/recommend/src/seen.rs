@@ -5,6 +5,9 @@
 //! Hashing is splitmix64 over the id (double hashing for the k probes): the same on every
 //! node and across restarts, so a filter can be stored and loaded as bytes.
 
+use crate::codec::Reader;
+use crate::error::RecommendError;
+
 /// Sizing of one user's filter.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SeenParams {
@@ -95,10 +98,11 @@ impl SeenFilter {
             || Self::test(&self.previous, self.positions(id))
     }
 
-    /// Records a view of `id`.
-    pub fn insert(&mut self, id: u64) {
+    /// Records a view of `id`; false when the current generation already had it (nothing
+    /// changed, nothing to store).
+    pub fn insert(&mut self, id: u64) -> bool {
         if Self::test(&self.current, self.positions(id)) {
-            return;
+            return false;
         }
         if self.filled >= self.params.capacity {
             self.previous = std::mem::replace(&mut self.current, vec![0; self.previous.len()]);
@@ -111,6 +115,7 @@ impl SeenFilter {
             }
         }
         self.filled += 1;
+        true
     }
 
     /// Bytes of memory the bit arrays take.
@@ -118,38 +123,115 @@ impl SeenFilter {
         (self.current.len() + self.previous.len()) * 8
     }
 
-    /// The filter as bytes (to keep it in a shared store); [`SeenFilter::from_bytes`] reads
-    /// it back when its parameters are the same.
+    /// Adds every view `other` remembers (same settings; otherwise nothing changes): a
+    /// filter restored from the store meeting one rebuilt from the log, or two nodes' views.
+    pub fn merge(&mut self, other: &SeenFilter) {
+        if other.params != self.params || other.bits != self.bits {
+            return;
+        }
+        for (a, b) in self.current.iter_mut().zip(&other.current) {
+            *a |= b;
+        }
+        for (a, b) in self.previous.iter_mut().zip(&other.previous) {
+            *a |= b;
+        }
+        self.filled = self.filled.max(other.filled);
+    }
+
+    /// The filter as compact, versioned bytes (to keep it in a store across restarts);
+    /// [`SeenFilter::from_bytes`] reads them back under the same parameters. A generation
+    /// with few bits set (most users: a few hundred views) is stored as the positions of its
+    /// set bits, so a light user costs hundreds of bytes, not the full arrays.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(4 + self.memory_bytes());
+        let mut out = Vec::with_capacity(64);
+        out.push(FORMAT_V1);
+        out.extend_from_slice(&self.params.capacity.to_le_bytes());
+        out.extend_from_slice(&self.params.false_positive_rate.to_bits().to_le_bytes());
         out.extend_from_slice(&self.filled.to_le_bytes());
-        for w in self.current.iter().chain(&self.previous) {
-            out.extend_from_slice(&w.to_le_bytes());
+        for words in [&self.current, &self.previous] {
+            let set: u32 = words.iter().map(|w| w.count_ones()).sum();
+            // A position costs at most 3 bytes as a varint delta (bits < 2^21 for any sane
+            // capacity; larger ones simply pick the raw form), a word 8.
+            if (set as usize) * 3 < words.len() * 8 {
+                out.push(GEN_SPARSE);
+                crate::codec::put_varint(&mut out, u64::from(set));
+                let mut last = 0u64;
+                for (i, w) in words.iter().enumerate() {
+                    let mut w = *w;
+                    while w != 0 {
+                        let pos = (i as u64) * 64 + u64::from(w.trailing_zeros());
+                        crate::codec::put_varint(&mut out, pos - last);
+                        last = pos;
+                        w &= w - 1;
+                    }
+                }
+            } else {
+                out.push(GEN_RAW);
+                for w in words.iter() {
+                    out.extend_from_slice(&w.to_le_bytes());
+                }
+            }
         }
         out
     }
 
-    /// A filter from [`SeenFilter::to_bytes`]; `None` when the bytes do not fit `params`
-    /// (the caller starts an empty filter: forgetting views is the safe failure).
-    pub fn from_bytes(params: SeenParams, bytes: &[u8]) -> Option<SeenFilter> {
-        let mut filter = SeenFilter::new(params);
-        let words = filter.current.len();
-        if bytes.len() != 4 + words * 16 {
-            return None;
+    /// A filter from [`SeenFilter::to_bytes`]. Fails when the bytes are damaged, of another
+    /// format, or written under other parameters (the bit positions would mean nothing): the
+    /// caller then starts an empty filter, forgetting views being the safe failure.
+    pub fn from_bytes(params: SeenParams, bytes: &[u8]) -> Result<SeenFilter, RecommendError> {
+        let mut r = Reader::new(bytes);
+        if r.u8()? != FORMAT_V1 {
+            return Err(RecommendError::BadState("unknown seen filter format"));
         }
-        let (head, body) = bytes.split_at(4);
-        filter.filled = u32::from_le_bytes(head.try_into().ok()?);
-        for (i, chunk) in body.chunks_exact(8).enumerate() {
-            let w = u64::from_le_bytes(chunk.try_into().ok()?);
-            if i < words {
-                filter.current[i] = w;
-            } else {
-                filter.previous[i - words] = w;
+        let capacity = r.u32()?;
+        let rate = f64::from_bits(r.u64()?);
+        if capacity != params.capacity || rate.to_bits() != params.false_positive_rate.to_bits() {
+            return Err(RecommendError::BadState("seen filter written under other settings"));
+        }
+        let mut filter = SeenFilter::new(params);
+        filter.filled = r.u32()?.min(params.capacity);
+        let bits = u64::from(filter.bits);
+        for words in [&mut filter.current, &mut filter.previous] {
+            match r.u8()? {
+                GEN_SPARSE => {
+                    let set = r.varint()?;
+                    if set > bits {
+                        return Err(RecommendError::BadState("seen filter overfull"));
+                    }
+                    let mut pos = 0u64;
+                    for n in 0..set {
+                        let delta = r.varint()?;
+                        // Positions strictly increase (the first may be 0).
+                        if n > 0 && delta == 0 {
+                            return Err(RecommendError::BadState(
+                                "seen filter positions unordered",
+                            ));
+                        }
+                        pos = pos
+                            .checked_add(delta)
+                            .filter(|p| *p < bits)
+                            .ok_or(RecommendError::BadState("seen filter position out of range"))?;
+                        if let Some(w) = words.get_mut((pos / 64) as usize) {
+                            *w |= 1 << (pos % 64);
+                        }
+                    }
+                }
+                GEN_RAW => {
+                    for w in words.iter_mut() {
+                        *w = r.u64()?;
+                    }
+                }
+                _ => return Err(RecommendError::BadState("unknown seen generation encoding")),
             }
         }
-        Some(filter)
+        r.finish()?;
+        Ok(filter)
     }
 }
+
+const FORMAT_V1: u8 = 1;
+const GEN_RAW: u8 = 0;
+const GEN_SPARSE: u8 = 1;
 
 #[cfg(test)]
 mod tests {
@@ -214,17 +296,51 @@ mod tests {
         assert!((200..300u64).all(|id| filter.contains(id)));
     }
 
+    /// Stored and read back: every inserted id is still there and the false-positive rate
+    /// is what it was (the very same bits), for a light user (sparse form) and a heavy one
+    /// (raw form, both generations full); damaged bytes and other settings are refused.
     #[test]
     fn bytes_round_trip_and_refuse_other_shapes() {
         let params = SeenParams::default();
-        let mut filter = SeenFilter::new(params);
-        for id in 0..7000u64 {
-            filter.insert(id);
+        let probe = |f: &SeenFilter| {
+            (0..50_000u64).filter(|i| f.contains(1_000_000_007 + i * 104_729)).count()
+        };
+        for (views, max_len) in [(0u64, 40), (40, 1_000), (7000, usize::MAX)] {
+            let mut filter = SeenFilter::new(params);
+            for id in 0..views {
+                filter.insert(id * 7919 + 3);
+            }
+            let bytes = filter.to_bytes();
+            assert!(bytes.len() <= max_len, "{views} views: {} bytes", bytes.len());
+            let back = SeenFilter::from_bytes(params, &bytes);
+            assert_eq!(back.as_ref(), Ok(&filter));
+            let Ok(back) = back else { continue };
+            assert!((0..views).all(|id| back.contains(id * 7919 + 3)));
+            assert_eq!(probe(&back), probe(&filter));
         }
+        let mut filter = SeenFilter::new(params);
+        filter.insert(42);
         let bytes = filter.to_bytes();
-        assert_eq!(SeenFilter::from_bytes(params, &bytes), Some(filter));
         let other = SeenParams { capacity: 100, ..params };
-        assert_eq!(SeenFilter::from_bytes(other, &bytes), None);
-        assert_eq!(SeenFilter::from_bytes(params, &bytes[..10]), None);
+        assert!(SeenFilter::from_bytes(other, &bytes).is_err());
+        assert!(SeenFilter::from_bytes(params, &bytes[..10]).is_err());
+        assert!(SeenFilter::from_bytes(params, &[]).is_err());
+        let mut versioned = bytes.clone();
+        versioned[0] = 2;
+        assert!(SeenFilter::from_bytes(params, &versioned).is_err());
+        let mut trailing = bytes;
+        trailing.push(0);
+        assert!(SeenFilter::from_bytes(params, &trailing).is_err());
+    }
+
+    #[test]
+    fn merge_keeps_both_sides_views() {
+        let params = SeenParams { capacity: 100, false_positive_rate: 0.01 };
+        let (mut a, mut b) = (SeenFilter::new(params), SeenFilter::new(params));
+        assert!(a.insert(1));
+        assert!(!a.insert(1), "a repeat changes nothing");
+        b.insert(2);
+        a.merge(&b);
+        assert!(a.contains(1) && a.contains(2));
     }
 }

@@ -17,6 +17,7 @@ use crate::error::RecommendError;
 use crate::implicit::{AlsParams, Factors, Interactions};
 use crate::interests::{Engagement, InterestParams, Interests, ShortTermInterests, Signal};
 use crate::itemitem::{ItemItem, ItemItemParams};
+use crate::profiles::{Profile, ProfileEvent, ProfileParams};
 use crate::ranker::{Features, LogisticModel, TrainParams, TrainReport};
 use crate::seen::{SeenFilter, SeenParams};
 
@@ -47,6 +48,8 @@ pub struct RecommenderParams {
     pub max_training_examples: usize,
     pub seen: SeenParams,
     pub interests: InterestParams,
+    /// The long-term interest profiles the training job computes.
+    pub profiles: ProfileParams,
     pub degrade: DegradeParams,
     pub als: AlsParams,
     pub itemitem: ItemItemParams,
@@ -63,6 +66,7 @@ impl Default for RecommenderParams {
             max_training_examples: 200_000,
             seen: SeenParams::default(),
             interests: InterestParams::default(),
+            profiles: ProfileParams::default(),
             degrade: DegradeParams::default(),
             als: AlsParams::default(),
             itemitem: ItemItemParams::default(),
@@ -133,6 +137,8 @@ pub struct TrainingSummary {
     pub users: usize,
     pub videos: usize,
     pub interactions: usize,
+    /// Users with a long-term interest profile.
+    pub profiles: usize,
     pub ranker: Option<TrainReport>,
 }
 
@@ -198,6 +204,50 @@ struct Offline {
     /// Each trained user's most recent positives (model indices), for co-engagement.
     history: Vec<Vec<u32>>,
     ranker: Option<LogisticModel>,
+    /// Each user's long-term tags and creators.
+    profiles: HashMap<u64, Profile>,
+    /// Per tag, the clips with the most (decayed) positive engagement, best first: the
+    /// "good" half of the interest-tag source (the catalogue's `by_tag` gives the recent
+    /// half).
+    tag_popular: HashMap<String, Vec<u64>>,
+}
+
+/// Clips kept per tag in [`Offline::tag_popular`].
+const TAG_POPULAR: usize = 100;
+
+/// Entries that survive a restart, with the keys changed since the last
+/// [`Recommender::take_changes`].
+#[derive(Debug)]
+struct Tracked<K, V> {
+    map: HashMap<K, V>,
+    dirty: HashSet<K>,
+}
+
+impl<K, V> Default for Tracked<K, V> {
+    fn default() -> Self {
+        Tracked { map: HashMap::new(), dirty: HashSet::new() }
+    }
+}
+
+/// The state changed since the last take, encoded for the store: the binary writes it
+/// behind (every few seconds, and at shutdown) and hands it back to
+/// [`Recommender::restore_seen`] / [`Recommender::restore_covers`] at the next start.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StateChanges {
+    /// (user, seen filter bytes).
+    pub seen: Vec<(u64, Vec<u8>)>,
+    /// (video, audience segment, cover statistics bytes).
+    pub covers: Vec<(u64, u64, Vec<u8>)>,
+}
+
+impl StateChanges {
+    pub fn is_empty(&self) -> bool {
+        self.seen.is_empty() && self.covers.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.seen.len() + self.covers.len()
+    }
 }
 
 /// An impression waiting for its label.
@@ -239,15 +289,17 @@ pub struct Recommender {
     short_term: Mutex<ShortTermInterests>,
     /// Each user's interests as of the last time real-time ones were fresh (stale mode).
     cached_short_term: Mutex<HashMap<u64, Interests>>,
-    seen: Mutex<HashMap<u64, SeenFilter>>,
+    seen: Mutex<Tracked<u64, SeenFilter>>,
     stats: Mutex<HashMap<u64, ClipStats>>,
     /// Positive engagement (user, video) for the next training, bounded.
     positives: Mutex<VecDeque<(u64, u64)>>,
+    /// Every signal with a weight, with its time, for the long-term profiles; bounded.
+    engagement: Mutex<VecDeque<UserEvent>>,
     impressions: Mutex<HashMap<(u64, u64), Impression>>,
     examples: Mutex<VecDeque<(Features, bool)>>,
     trending_cache: Mutex<(Vec<u64>, i64)>,
     /// Cover bandit statistics per (video, audience segment), one entry per candidate.
-    covers: Mutex<HashMap<(u64, u64), Vec<CoverStats>>>,
+    covers: Mutex<Tracked<(u64, u64), Vec<CoverStats>>>,
     /// Time of the newest event applied (for the real-time lag).
     applied_ms: AtomicI64,
     in_flight: AtomicUsize,
@@ -279,6 +331,7 @@ impl Recommender {
             seen: Mutex::default(),
             stats: Mutex::default(),
             positives: Mutex::default(),
+            engagement: Mutex::default(),
             impressions: Mutex::default(),
             examples: Mutex::default(),
             trending_cache: Mutex::new((Vec::new(), i64::MIN)),
@@ -346,6 +399,13 @@ impl Recommender {
                 positives.pop_front();
             }
         }
+        if event.signal.weight() != 0.0 {
+            let mut engagement = lock(&self.engagement);
+            engagement.push_back(event);
+            if engagement.len() > MAX_POSITIVES {
+                engagement.pop_front();
+            }
+        }
         // One look at the impression: a positive signal labels it engaged, and any play (a
         // watch, a like, even a skip: the cover got the clip started) credits the cover shown
         // with it, once.
@@ -358,16 +418,26 @@ impl Recommender {
             }
             None => None,
         };
-        if let Some((segment, cover)) = credit
-            && let Some(s) =
-                lock(&self.covers).get_mut(&(event.video, segment)).and_then(|v| v.get_mut(cover))
-        {
-            s.plays += 1;
+        if let Some((segment, cover)) = credit {
+            let mut covers = lock(&self.covers);
+            if let Some(s) =
+                covers.map.get_mut(&(event.video, segment)).and_then(|v| v.get_mut(cover))
+            {
+                s.plays += 1;
+                covers.dirty.insert((event.video, segment));
+            }
         }
-        lock(&self.seen)
-            .entry(event.user)
-            .or_insert_with(|| SeenFilter::new(self.params.seen))
-            .insert(event.video);
+        {
+            let mut seen = lock(&self.seen);
+            let changed = seen
+                .map
+                .entry(event.user)
+                .or_insert_with(|| SeenFilter::new(self.params.seen))
+                .insert(event.video);
+            if changed {
+                seen.dirty.insert(event.user);
+            }
+        }
         self.applied_ms.fetch_max(event.at_ms, Ordering::SeqCst);
     }
 
@@ -417,10 +487,12 @@ impl Recommender {
         } else {
             (None, None)
         };
+        let (profiles, tag_popular) = self.build_profiles(now_ms);
         let summary = TrainingSummary {
             users: user_index.len(),
             videos: videos.len(),
             interactions: dense.len(),
+            profiles: profiles.len(),
             ranker: report,
         };
         let history = (0..data.users() as u32)
@@ -429,11 +501,74 @@ impl Recommender {
                 all[all.len().saturating_sub(50)..].to_vec()
             })
             .collect();
-        let offline =
-            Offline { factors, itemitem, video_index, videos, user_index, history, ranker };
+        let offline = Offline {
+            factors,
+            itemitem,
+            video_index,
+            videos,
+            user_index,
+            history,
+            ranker,
+            profiles,
+            tag_popular,
+        };
         *self.offline.write().unwrap_or_else(std::sync::PoisonError::into_inner) =
             Arc::new(offline);
         summary
+    }
+
+    /// The long-term profiles of every user from the recorded engagement (clips no longer
+    /// in the catalogue are left out: their tags are unknown), and per tag its clips with the
+    /// most decayed positive engagement.
+    #[allow(clippy::type_complexity)]
+    fn build_profiles(&self, now_ms: i64) -> (HashMap<u64, Profile>, HashMap<String, Vec<u64>>) {
+        let params = self.params.profiles;
+        // Past eight half-lives an event weighs under 1/256 of a new one: dropped, so the
+        // history (and the training's work) stays bounded on a long-running node.
+        let horizon = now_ms.saturating_sub(params.half_life_ms.saturating_mul(8));
+        let events: Vec<UserEvent> = {
+            let mut engagement = lock(&self.engagement);
+            engagement.retain(|e| e.at_ms >= horizon);
+            engagement.iter().copied().collect()
+        };
+        let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let profiles = crate::profiles::build(
+            events.iter().filter_map(|e| {
+                let v = catalog.videos.get(&e.video)?;
+                Some(ProfileEvent {
+                    user: e.user,
+                    author: v.author,
+                    tags: &v.tags,
+                    signal: e.signal,
+                    at_ms: e.at_ms,
+                })
+            }),
+            now_ms,
+            params,
+        );
+        let half_life = params.half_life_ms.max(1) as f64;
+        let mut clip_score: HashMap<u64, f64> = HashMap::new();
+        for e in events.iter().filter(|e| e.signal.weight() > 0.0) {
+            let age = (now_ms - e.at_ms).max(0) as f64;
+            *clip_score.entry(e.video).or_default() +=
+                e.signal.weight() * 0.5f64.powf(age / half_life);
+        }
+        let mut by_tag: HashMap<String, Vec<(f64, u64)>> = HashMap::new();
+        for (id, score) in clip_score {
+            if let Some(v) = catalog.videos.get(&id) {
+                for t in &v.tags {
+                    by_tag.entry(t.clone()).or_default().push((score, id));
+                }
+            }
+        }
+        let tag_popular = by_tag
+            .into_iter()
+            .map(|(tag, mut clips)| {
+                clips.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                (tag, clips.into_iter().take(TAG_POPULAR).map(|(_, id)| id).collect())
+            })
+            .collect();
+        (profiles, tag_popular)
     }
 
     /// Impressions old enough become training examples (engaged or not).
@@ -496,7 +631,7 @@ impl Recommender {
         let offline =
             self.offline.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seen = req.user.and_then(|u| lock(&self.seen).get(&u).cloned());
+        let seen = req.user.and_then(|u| lock(&self.seen).map.get(&u).cloned());
         let allowed = |id: u64| -> Option<&VideoInfo> {
             let v = catalog.videos.get(&id)?;
             let own = req.user == Some(v.author);
@@ -549,11 +684,15 @@ impl Recommender {
                         );
                     }
                 }
+                if let Some(profile) = offline.profiles.get(&user) {
+                    profile_candidates(&catalog, &offline, profile, n, &mut raw);
+                }
             }
         }
         let followed: HashSet<u64> = req.followed.iter().copied().collect();
         let ranker = offline.ranker.unwrap_or_else(LogisticModel::fallback);
         let user_vector = req.user.and_then(|u| self.user_vector(&offline, u, &interests));
+        let profile = req.user.and_then(|u| offline.profiles.get(&u));
         let stats = lock(&self.stats).clone_subset(raw.iter().map(|r| r.0));
         let mut candidates = Vec::with_capacity(raw.len());
         let mut features_of: HashMap<u64, Features> = HashMap::new();
@@ -575,6 +714,7 @@ impl Recommender {
                     s.plays,
                     (req.now_ms - v.published_at_ms) as f64 / 3_600_000.0,
                     completion,
+                    profile.map_or(0.0, |p| p.affinity(v.author, &v.tags)),
                 )
             });
             candidates.push(Candidate {
@@ -692,9 +832,13 @@ impl Recommender {
         let Some(user) = req.user else { return };
         {
             let mut seen = lock(&self.seen);
-            let filter = seen.entry(user).or_insert_with(|| SeenFilter::new(self.params.seen));
+            let filter = seen.map.entry(user).or_insert_with(|| SeenFilter::new(self.params.seen));
+            let mut changed = false;
             for c in page {
-                filter.insert(c.video);
+                changed |= filter.insert(c.video);
+            }
+            if changed {
+                seen.dirty.insert(user);
             }
         }
         let mut impressions = lock(&self.impressions);
@@ -738,14 +882,18 @@ impl Recommender {
                 }
                 let tags = catalog.videos.get(&video).map(|v| v.tags.as_slice()).unwrap_or(&[]);
                 let segment = segment_of(&interests, tags);
-                let stats = covers.entry((video, segment)).or_default();
+                let covers = &mut *covers;
+                let stats = covers.map.entry((video, segment)).or_default();
                 stats.resize(candidates, CoverStats::default());
                 let chosen = crate::covers::choose(stats, &mut rng)?;
                 if let Some(i) = user.and_then(|u| impressions.get_mut(&(u, video)))
                     && i.cover.is_none()
                 {
                     i.cover = Some((segment, chosen));
-                    stats[chosen].impressions += 1;
+                    if let Some(s) = stats.get_mut(chosen) {
+                        s.impressions += 1;
+                    }
+                    covers.dirty.insert((video, segment));
                 }
                 Some(chosen)
             })
@@ -754,7 +902,79 @@ impl Recommender {
 
     /// The bandit's statistics of one clip's covers for one segment (for reports and tests).
     pub fn cover_stats(&self, video: u64, segment: u64) -> Vec<CoverStats> {
-        lock(&self.covers).get(&(video, segment)).cloned().unwrap_or_default()
+        lock(&self.covers).map.get(&(video, segment)).cloned().unwrap_or_default()
+    }
+
+    /// The persistent state changed since the last call, encoded, and forgotten as changed.
+    /// When storing it fails, hand it to [`Recommender::mark_changed`] so the next flush
+    /// retries (with whatever the entries hold by then).
+    pub fn take_changes(&self) -> StateChanges {
+        let mut out = StateChanges::default();
+        let dirty = std::mem::take(&mut lock(&self.seen).dirty);
+        // One user at a time: a flush of many filters never holds the lock the feed reads
+        // take for longer than one encoding.
+        out.seen = dirty
+            .into_iter()
+            .filter_map(|u| lock(&self.seen).map.get(&u).map(|f| (u, f.to_bytes())))
+            .collect();
+        let mut covers = lock(&self.covers);
+        let dirty = std::mem::take(&mut covers.dirty);
+        out.covers = dirty
+            .into_iter()
+            .filter_map(|k| covers.map.get(&k).map(|c| (k.0, k.1, crate::covers::to_bytes(c))))
+            .collect();
+        out
+    }
+
+    /// Marks the entries of `changes` changed again (their flush failed).
+    pub fn mark_changed(&self, changes: &StateChanges) {
+        lock(&self.seen).dirty.extend(changes.seen.iter().map(|(u, _)| *u));
+        lock(&self.covers).dirty.extend(changes.covers.iter().map(|(v, s, _)| (*v, *s)));
+    }
+
+    /// Restores a user's stored seen filter (from [`StateChanges::seen`]), merged with what
+    /// this node already recorded for them. Not marked changed: the store has it.
+    pub fn restore_seen(&self, user: u64, bytes: &[u8]) -> Result<(), RecommendError> {
+        let stored = SeenFilter::from_bytes(self.params.seen, bytes)?;
+        let mut seen = lock(&self.seen);
+        match seen.map.get_mut(&user) {
+            Some(filter) => filter.merge(&stored),
+            None => {
+                seen.map.insert(user, stored);
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores one clip's stored cover statistics for one segment (from
+    /// [`StateChanges::covers`]); counts this node already has are added.
+    pub fn restore_covers(
+        &self,
+        video: u64,
+        segment: u64,
+        bytes: &[u8],
+    ) -> Result<(), RecommendError> {
+        let stored = crate::covers::from_bytes(bytes)?;
+        let mut covers = lock(&self.covers);
+        let stats = covers.map.entry((video, segment)).or_default();
+        if stats.len() < stored.len() {
+            stats.resize(stored.len(), CoverStats::default());
+        }
+        for (s, add) in stats.iter_mut().zip(stored) {
+            s.impressions = s.impressions.saturating_add(add.impressions);
+            s.plays = s.plays.saturating_add(add.plays);
+        }
+        Ok(())
+    }
+
+    /// `user`'s long-term profile as of the last training (for reports and tests).
+    pub fn profile(&self, user: u64) -> Option<Profile> {
+        self.offline
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .profiles
+            .get(&user)
+            .cloned()
     }
 
     /// Clips to play next after `video`: co-engaged ones first, then clips sharing its
@@ -774,7 +994,7 @@ impl Recommender {
         let offline =
             self.offline.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         let catalog = self.catalog.read().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let seen = user.and_then(|u| lock(&self.seen).get(&u).cloned());
+        let seen = user.and_then(|u| lock(&self.seen).map.get(&u).cloned());
         let mut out: Vec<u64> = Vec::with_capacity(n);
         let push = |id: u64, out: &mut Vec<u64>| {
             let Some(v) = catalog.videos.get(&id) else { return };
@@ -807,6 +1027,29 @@ impl Recommender {
         }
         out.truncate(n);
         Ok(out)
+    }
+}
+
+/// Candidates from a long-term profile: for each of the user's top tags its best clips (by
+/// decayed engagement at the last training) and its newest ones, and the newest clips of
+/// each of the user's creators (followed or not). The source score is the profile weight.
+fn profile_candidates(
+    catalog: &Catalog,
+    offline: &Offline,
+    profile: &Profile,
+    n: usize,
+    raw: &mut Vec<(u64, Source, f64)>,
+) {
+    let per_tag = (n / profile.tags.len().max(1)).clamp(4, 50);
+    for (tag, w) in &profile.tags {
+        let popular = offline.tag_popular.get(tag).into_iter().flatten().take(per_tag / 2);
+        let recent = catalog.by_tag.get(tag).into_iter().flatten().rev().take(per_tag / 2);
+        raw.extend(popular.chain(recent).map(|id| (*id, Source::InterestTags, *w)));
+    }
+    for (creator, w) in &profile.creators {
+        if let Some(list) = catalog.by_author.get(creator) {
+            raw.extend(list.iter().rev().take(10).map(|id| (*id, Source::InterestCreators, *w)));
+        }
     }
 }
 
@@ -1015,6 +1258,126 @@ mod tests {
         let after = r.cover_stats(42, 0).iter().map(|s| s.impressions).sum::<u64>();
         assert!(after - before <= 1);
         assert_eq!(r.choose_covers(None, NOW, &[(7, 1)]), vec![None]);
+    }
+
+    /// 200 clips by 20 authors published a week ago: every fourth tagged `cats`, the rest
+    /// `dogs`, `news` or `food`.
+    fn pet_world() -> Recommender {
+        let r = Recommender::new(RecommenderParams::default());
+        for id in 1..=200u64 {
+            let tag = ["cats", "dogs", "news", "food"][(id % 4) as usize];
+            r.publish(VideoInfo {
+                id,
+                author: 1000 + id % 20,
+                tags: vec![tag.to_owned()],
+                published_at_ms: NOW - 7 * 24 * HOUR + id as i64 * 60_000,
+            });
+        }
+        r.caught_up(NOW);
+        r
+    }
+
+    /// One user only (no collaborative signal at all) whose history, days old, is all cats
+    /// clips, plus skipped news: the profile is cats (news stays out, skipped), and the
+    /// interest-tag source brings cats clips to the page.
+    #[test]
+    fn a_cats_history_brings_cats_from_the_tag_source() {
+        let r = pet_world();
+        let user = 7;
+        for (n, video) in (1..=200u64).filter(|v| v % 4 == 0).take(10).enumerate() {
+            let at_ms = NOW - 3 * 24 * HOUR + n as i64;
+            r.record(UserEvent { user, video, signal: Signal::Completed, at_ms });
+            r.record(UserEvent { user, video: video + 2, signal: Signal::Skipped, at_ms });
+        }
+        let summary = r.train(NOW);
+        assert_eq!((summary.users, summary.profiles), (1, 1), "{summary:?}");
+        let Some(profile) = r.profile(user) else { panic!("no profile") };
+        assert_eq!(profile.tags, vec![("cats".to_owned(), 1.0)]);
+        let mut req = request(user);
+        req.trending = Vec::new();
+        let page = r.for_you(&req);
+        let from_tags: Vec<u64> = page
+            .items
+            .iter()
+            .filter(|i| i.source == Source::InterestTags)
+            .map(|i| i.video)
+            .collect();
+        assert!(from_tags.len() >= 5, "{:?}", page.items);
+        assert!(from_tags.iter().all(|v| v % 4 == 0), "{from_tags:?}");
+        let cats = page.items.iter().take(10).filter(|i| i.video % 4 == 0).count();
+        assert!(cats >= 5, "{:?}", page.items);
+        // The creators of the completed clips (never followed) are in the profile too.
+        assert!(profile.creators.iter().all(|(c, _)| [1000, 1004, 1008, 1012, 1016].contains(c)));
+        assert!(!profile.creators.is_empty());
+        assert_eq!(Source::InterestTags.as_str(), "interest_tags");
+        assert_eq!(Source::InterestCreators.as_str(), "interest_creators");
+    }
+
+    /// Each training computes the profiles afresh: clips gone from the catalogue take their
+    /// tags with them, and a user left with no known engagement has no profile.
+    #[test]
+    fn profiles_are_replaced_whole_by_each_training() {
+        let r = pet_world();
+        for video in [4u64, 8, 12] {
+            r.record(UserEvent { user: 1, video, signal: Signal::Liked, at_ms: NOW - HOUR * 5 });
+            r.record(UserEvent { user: 2, video, signal: Signal::Liked, at_ms: NOW - HOUR * 5 });
+        }
+        r.train(NOW);
+        assert_eq!(r.profile(1).map(|p| p.tags), Some(vec![("cats".to_owned(), 1.0)]));
+        assert!(r.profile(2).is_some());
+        for video in [4u64, 8, 12] {
+            r.remove(video);
+        }
+        r.record(UserEvent { user: 1, video: 5, signal: Signal::Liked, at_ms: NOW });
+        r.train(NOW + HOUR);
+        let Some(p) = r.profile(1) else { panic!("no profile") };
+        assert_eq!(p.tags, vec![("dogs".to_owned(), 1.0)]);
+        assert_eq!(p.creators, vec![(1005, 1.0)]);
+        assert_eq!(r.profile(2), None);
+    }
+
+    /// What a restart must not forget: the served clips (seen filters) and the covers'
+    /// statistics leave as changes, and a new recommender restored from them does not serve
+    /// the same clips again and draws covers from the same counts.
+    #[test]
+    fn seen_filters_and_cover_stats_survive_as_changes() {
+        let r = world(RecommenderParams::default());
+        r.caught_up(NOW);
+        assert!(r.take_changes().is_empty());
+        let first = r.for_you(&request(5));
+        assert!(!first.items.is_empty());
+        let covered = first.items[0].video;
+        let _ = r.choose_covers(Some(5), NOW, &[(covered, 3)]);
+        r.record(UserEvent { user: 5, video: covered, signal: Signal::Completed, at_ms: NOW });
+        let changes = r.take_changes();
+        assert_eq!(changes.seen.len(), 1);
+        assert_eq!(changes.covers.len(), 1);
+        assert!(r.take_changes().is_empty(), "taken changes are no longer pending");
+        let stats = r.cover_stats(covered, 0);
+        let impressions: u64 = stats.iter().map(|s| s.impressions).sum();
+        let plays: u64 = stats.iter().map(|s| s.plays).sum();
+        assert_eq!((impressions, plays), (1, 1));
+
+        let again = world(RecommenderParams::default());
+        again.caught_up(NOW);
+        for (user, bytes) in &changes.seen {
+            assert_eq!(again.restore_seen(*user, bytes), Ok(()));
+        }
+        for (video, segment, bytes) in &changes.covers {
+            assert_eq!(again.restore_covers(*video, *segment, bytes), Ok(()));
+        }
+        assert!(again.take_changes().is_empty(), "restored state is not written back");
+        assert_eq!(again.cover_stats(covered, 0), stats);
+        let second = again.for_you(&request(5));
+        for item in &second.items {
+            assert!(!first.items.iter().any(|f| f.video == item.video), "{} again", item.video);
+        }
+        // A failed flush puts the keys back.
+        let pending = again.take_changes();
+        assert_eq!(pending.seen.len(), 1);
+        again.mark_changed(&pending);
+        assert_eq!(again.take_changes().seen.len(), 1);
+        assert!(again.restore_seen(9, b"junk").is_err());
     }
 
     #[test]

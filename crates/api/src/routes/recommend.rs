@@ -167,6 +167,10 @@ pub async fn for_you(
     for reason in &page.plan.reasons {
         metrics::counter!("recommend_degraded_total", "reason" => reason.as_str()).increment(1);
     }
+    // Which candidate source each served clip won from (the share each source earns).
+    for item in &page.items {
+        metrics::counter!("recommend_served_total", "source" => item.source.as_str()).increment(1);
+    }
     let ids: Vec<u64> = page.items.iter().map(|i| i.video).collect();
     let mut items = views_in_order(&state, &ids).await?;
     choose_covers(&state, user.map(|u| u.id.0), now, &mut items).await?;
@@ -254,6 +258,8 @@ pub async fn related(
             )
             .with_header(http::header::RETRY_AFTER, http::HeaderValue::from_static("1")));
         }
+        // Only state restoration reports this; a request never does.
+        Err(e @ RecommendError::BadState(_)) => return Err(ApiError::internal(e)),
     };
     Ok(ApiJson(RelatedPage { items: views_in_order(&state, &ids).await? }))
 }
