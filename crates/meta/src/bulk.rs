@@ -14,6 +14,8 @@ const MAX_BINDS: usize = 30_000;
 #[derive(Debug, Clone)]
 enum Value {
     Int(i64),
+    /// For `INTEGER` columns (PostgreSQL's 32-bit ones).
+    Int32(i32),
     Text(String),
     Bool(bool),
 }
@@ -40,6 +42,7 @@ async fn insert(
                     for value in row {
                         query = match value {
                             Value::Int(v) => query.bind(*v),
+                            Value::Int32(v) => query.bind(*v),
                             Value::Text(v) => query.bind(v.clone()),
                             Value::Bool(v) => query.bind(*v),
                         };
@@ -127,6 +130,40 @@ impl<'a> Bulk<'a> {
                 "published_at_ms",
                 "updated_at_ms",
             ],
+            rows,
+        )
+        .await
+    }
+
+    /// Tags as (video, tag), stored as given.
+    pub async fn video_tags(&self, tags: &[(Id, String)]) -> Result<()> {
+        let rows = tags
+            .iter()
+            .map(|(video, tag)| vec![Value::Int(video.as_i64()), Value::Text(tag.clone())])
+            .collect();
+        insert(self.store, "video_tags", &["video_id", "tag"], rows).await
+    }
+
+    /// Renditions as (video, name, height, bandwidth, spec JSON, created at); the JSON is
+    /// opaque here, as in [`crate::RenditionRow`].
+    pub async fn renditions(&self, rows: &[(Id, String, i32, i64, String, i64)]) -> Result<()> {
+        let rows = rows
+            .iter()
+            .map(|(video, name, height, bandwidth, spec, at)| {
+                vec![
+                    Value::Int(video.as_i64()),
+                    Value::Text(name.clone()),
+                    Value::Int32(*height),
+                    Value::Int(*bandwidth),
+                    Value::Text(spec.clone()),
+                    Value::Int(*at),
+                ]
+            })
+            .collect();
+        insert(
+            self.store,
+            "video_renditions",
+            &["video_id", "name", "height", "bandwidth", "spec_json", "created_at_ms"],
             rows,
         )
         .await
