@@ -29,6 +29,12 @@ pub struct MetaConfig {
     pub busy_timeout_ms: u64,
     /// SQLite only: the `synchronous` pragma.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// SQLite only: each connection's page cache, MiB (SQLite's own default is 2).
+    pub sqlite_cache_mib: u32,
+    /// SQLite only: how much of the database file is read through a memory map, MiB (0:
+    /// none). Reads then copy no pages through system calls; the map is address space
+    /// shared by all connections, backed by the OS page cache, not memory of its own.
+    pub sqlite_mmap_mib: u32,
 }
 
 impl Default for MetaConfig {
@@ -40,6 +46,8 @@ impl Default for MetaConfig {
             acquire_timeout_ms: 5_000,
             busy_timeout_ms: 5_000,
             sqlite_synchronous: SqliteSynchronous::Full,
+            sqlite_cache_mib: 8,
+            sqlite_mmap_mib: 1024,
         }
     }
 }
@@ -54,6 +62,8 @@ impl fmt::Debug for MetaConfig {
             .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .field("busy_timeout_ms", &self.busy_timeout_ms)
             .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field("sqlite_cache_mib", &self.sqlite_cache_mib)
+            .field("sqlite_mmap_mib", &self.sqlite_mmap_mib)
             .finish()
     }
 }

@@ -62,12 +62,15 @@ const INBOX_PAGE: &str = "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbo
      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = i.author_id AND b.blocked_id = $1) \
      ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4";
 // The same page for a reader whose follows and blocks the caller already holds: only the
-// covering index and the videos' visibility, no per-row graph probes.
-const INBOX_ROWS: &str = "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
+// covering index and the videos' visibility, no per-row graph probes; handed over as one
+// row of `video:author:at` triples (the caller restores the order).
+const INBOX_ROWS: &str = "SELECT string_agg(CAST(video_id AS TEXT) || ':' || \
+     CAST(author_id AS TEXT) || ':' || CAST(at_ms AS TEXT), ',') FROM ( \
+     SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
      JOIN videos v ON v.id = i.video_id \
      WHERE i.user_id = $1 AND (i.at_ms, i.video_id) < ($2, $3) \
      AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
-     ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4";
+     ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4) AS p";
 const RAW_INBOX: &str = "SELECT video_id, author_id, at_ms FROM feed_inbox WHERE user_id = $1 \
      ORDER BY at_ms DESC, video_id DESC LIMIT $2";
 const OUTBOX: &str = "SELECT id, author_id, published_at_ms FROM videos \
@@ -122,6 +125,16 @@ pub struct ReaderGraph {
     pub blocked: Vec<Id>,
     /// The reader follows more creators than were read.
     pub truncated: bool,
+}
+
+/// One `video:author:at` triple of [`INBOX_ROWS`].
+fn item_triple(text: &str) -> Result<FeedItem> {
+    let bad = || db(sqlx::Error::Decode(format!("inbox entry {text:?}").into()));
+    let mut parts = text.trim().splitn(3, ':').map(str::parse::<i64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(video)), Some(Ok(author)), Some(Ok(at))) => Ok(item((video, author, at))),
+        _ => Err(bad()),
+    }
 }
 
 /// Ids from a comma-separated list as `string_agg` writes it (`None`: no rows).
@@ -308,17 +321,24 @@ impl<'a> Feed<'a> {
         limit: u32,
     ) -> Result<Vec<FeedItem>> {
         let (at, id) = bounds(before);
-        let rows: Vec<ItemRow> = with_pool!(self.store, |pool| {
-            sqlx::query_as(INBOX_ROWS)
+        let text: Option<String> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(INBOX_ROWS)
                 .bind(user.as_i64())
                 .bind(at)
                 .bind(id)
                 .bind(i64::from(limit))
-                .fetch_all(pool)
+                .fetch_one(pool)
                 .await
         })
         .map_err(db)?;
-        Ok(rows.into_iter().map(item).collect())
+        let mut items = text
+            .as_deref()
+            .filter(|t| !t.is_empty())
+            .map(|t| t.split(',').map(item_triple).collect::<Result<Vec<_>>>())
+            .transpose()?
+            .unwrap_or_default();
+        items.sort_unstable_by(|a, b| (b.at_ms, b.video_id).cmp(&(a.at_ms, a.video_id)));
+        Ok(items)
     }
 
     /// Everyone `user` follows (at most `max_followees`, by id) and everyone on either side

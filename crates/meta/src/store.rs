@@ -257,7 +257,10 @@ fn target(cfg: &MetaConfig, data_dir: &Path) -> Result<Target> {
             .synchronous(match cfg.sqlite_synchronous {
                 SqliteSynchronous::Normal => sqlx::sqlite::SqliteSynchronous::Normal,
                 SqliteSynchronous::Full => sqlx::sqlite::SqliteSynchronous::Full,
-            });
+            })
+            // Negative: KiB rather than pages.
+            .pragma("cache_size", format!("-{}", u64::from(cfg.sqlite_cache_mib) * 1024))
+            .pragma("mmap_size", (u64::from(cfg.sqlite_mmap_mib) << 20).to_string());
         // WAL lets readers proceed while one connection writes; memory databases cannot use it.
         let options =
             if in_memory { options } else { options.journal_mode(SqliteJournalMode::Wal) };
@@ -355,7 +358,7 @@ mod tests {
             sqlx::query_scalar("PRAGMA journal_mode").fetch_one(pool).await.unwrap()
         });
         assert_eq!(mode, "wal");
-        let (synchronous, busy_timeout, foreign_keys): (i64, i64, i64) =
+        let (synchronous, busy_timeout, foreign_keys, cache, mmap): (i64, i64, i64, i64, i64) =
             with_pool!(store, |pool| {
                 let mut conn = pool.acquire().await.unwrap();
                 let mut get = async |pragma: &str| -> i64 {
@@ -365,9 +368,12 @@ mod tests {
                     get("PRAGMA synchronous").await,
                     get("PRAGMA busy_timeout").await,
                     get("PRAGMA foreign_keys").await,
+                    get("PRAGMA cache_size").await,
+                    get("PRAGMA mmap_size").await,
                 )
             });
         assert_eq!((synchronous, busy_timeout, foreign_keys), (2, 5_000, 1)); // 2 = FULL
+        assert_eq!((cache, mmap), (-8 * 1024, 1 << 30));
         assert!(data_dir.join("meta.db").exists());
         store.close().await;
         assert!(matches!(store.ping().await, Err(MetaError::Unavailable(_))));
