@@ -86,25 +86,12 @@ fn summarise(mut samples: Vec<Duration>, wall: Duration) -> Latencies {
     }
 }
 
-/// Runs `read` for every user in `users`, one after the other; then again from `clients`
-/// concurrent tasks for the throughput. Returns (one client, concurrent reads/s).
-async fn measure<F, Fut>(users: &[Id], clients: usize, read: F) -> anyhow::Result<(Latencies, f64)>
+/// Runs `read` for every user in `users` from `clients` concurrent tasks; reads/s.
+async fn concurrent<F, Fut>(users: &[Id], clients: usize, read: F) -> anyhow::Result<f64>
 where
     F: Fn(Id) -> Fut + Clone + Send + Sync + 'static,
     Fut: std::future::Future<Output = anyhow::Result<usize>> + Send,
 {
-    // Warm the caches on a few users first.
-    for &u in users.iter().take(users.len() / 10) {
-        read(u).await?;
-    }
-    let mut samples = Vec::with_capacity(users.len());
-    let started = Instant::now();
-    for &u in users {
-        let t = Instant::now();
-        read(u).await?;
-        samples.push(t.elapsed());
-    }
-    let one = summarise(samples, started.elapsed());
     let users: Arc<Vec<Id>> = Arc::new(users.to_vec());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -120,8 +107,53 @@ where
     while let Some(done) = tasks.join_next().await {
         done??;
     }
-    let concurrent = users.len() as f64 / started.elapsed().as_secs_f64();
-    Ok((one, concurrent))
+    Ok(users.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Measures two reads of the same users side by side, so both see the same machine (it is
+/// shared and its speed drifts): after a warm-up, one client reads each user with both, in
+/// alternating order; then `clients` concurrent clients run `a`, `b`, `b`, `a` over all users
+/// (each figure the mean of its two rounds). Returns (a, b, a concurrent, b concurrent).
+async fn measure_side_by_side<A, FutA, B, FutB>(
+    users: &[Id],
+    clients: usize,
+    a: A,
+    b: B,
+) -> anyhow::Result<(Latencies, Latencies, f64, f64)>
+where
+    A: Fn(Id) -> FutA + Clone + Send + Sync + 'static,
+    FutA: std::future::Future<Output = anyhow::Result<usize>> + Send,
+    B: Fn(Id) -> FutB + Clone + Send + Sync + 'static,
+    FutB: std::future::Future<Output = anyhow::Result<usize>> + Send,
+{
+    for &u in users.iter().take(users.len() / 10) {
+        a(u).await?;
+        b(u).await?;
+    }
+    let (mut samples_a, mut samples_b) = (Vec::new(), Vec::new());
+    let (mut wall_a, mut wall_b) = (Duration::ZERO, Duration::ZERO);
+    for (i, &u) in users.iter().enumerate() {
+        for first in [i % 2 == 0, i % 2 != 0] {
+            let t = Instant::now();
+            if first {
+                a(u).await?;
+                let took = t.elapsed();
+                samples_a.push(took);
+                wall_a += took;
+            } else {
+                b(u).await?;
+                let took = t.elapsed();
+                samples_b.push(took);
+                wall_b += took;
+            }
+        }
+    }
+    let (one_a, one_b) = (summarise(samples_a, wall_a), summarise(samples_b, wall_b));
+    let a1 = concurrent(users, clients, a.clone()).await?;
+    let b1 = concurrent(users, clients, b.clone()).await?;
+    let b2 = concurrent(users, clients, b).await?;
+    let a2 = concurrent(users, clients, a).await?;
+    Ok((one_a, one_b, (a1 + a2) / 2.0, (b1 + b2) / 2.0))
 }
 
 /// Builds the world, measures, and writes the report section.
@@ -302,8 +334,8 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
 
     let clients = 4;
     let cache = Arc::new(quicktok_api::feed::FeedCache::default());
-    let (m, c, o) = (meta.clone(), cfg.clone(), cache.clone());
-    let (hybrid, hybrid_concurrent) = measure(&readers, clients, move |u| {
+    let (m, c, o, meta_pull) = (meta.clone(), cfg.clone(), cache.clone(), meta.clone());
+    let hybrid_read = move |u| {
         let (m, c, o) = (m.clone(), c.clone(), o.clone());
         async move {
             // The clock moves as it would: cached outbox heads expire.
@@ -311,14 +343,13 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
             quicktok_api::feed::ensure_fresh(&m, &c, &o, u, now).await?;
             Ok(quicktok_api::feed::read_page(&m, &c, &o, now, u, None, 20).await?.items.len())
         }
-    })
-    .await?;
-    let m = meta.clone();
-    let (pull, pull_concurrent) = measure(&readers, clients, move |u| {
-        let m = m.clone();
+    };
+    let pull_read = move |u| {
+        let m = meta_pull.clone();
         async move { Ok(m.feed().pure_pull(u, 20).await?.len()) }
-    })
-    .await?;
+    };
+    let (hybrid, pull, hybrid_concurrent, pull_concurrent) =
+        measure_side_by_side(&readers, clients, hybrid_read, pull_read).await?;
     // Both paths see the same feed: compare the first reader's pages.
     let first = readers[0];
     let hybrid_ids: Vec<Id> =
@@ -381,7 +412,7 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
     )?;
     writeln!(
         report,
-        "First page of 20 for {} random active users (each follows {:.1} celebrities on average), one client in sequence, then {clients} concurrent clients over the same users.\n",
+        "First page of 20 for {} random active users (each follows {:.1} celebrities on average). Side by side so both see the same (shared, drifting) machine: one client reads each user by both paths in alternating order; then {clients} concurrent clients over all the users, rounds in the order hybrid, pull, pull, hybrid (each figure the mean of its two rounds).\n",
         readers.len(),
         mean_celebrities,
     )?;
