@@ -337,7 +337,7 @@ impl<'a> Feed<'a> {
             .map(|t| t.split(',').map(item_triple).collect::<Result<Vec<_>>>())
             .transpose()?
             .unwrap_or_default();
-        items.sort_unstable_by(|a, b| (b.at_ms, b.video_id).cmp(&(a.at_ms, a.video_id)));
+        items.sort_unstable_by_key(|i| std::cmp::Reverse((i.at_ms, i.video_id)));
         Ok(items)
     }
 
