@@ -3,7 +3,7 @@
 //! this node's recommender. The handler gathers what the recommender cannot know (follows,
 //! blocks, the trending list) and turns its ids into the usual video views.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::extract::{Path, State};
 use base64::Engine;
@@ -85,12 +85,14 @@ fn trending(state: &AppState) -> Vec<u64> {
 /// Follows and block partners of `user`; `None` when the store cannot answer (the feed
 /// then degrades to the cached trending list instead of failing).
 async fn relations(state: &AppState, user: Id) -> Option<(Vec<u64>, HashSet<u64>)> {
-    let social = state.meta().social();
-    let followed = social.following(user, None, MAX_FOLLOWED).await.ok()?;
-    let blocked = social.block_partners(user).await.ok()?;
+    let (feed, social) = (state.meta().feed(), state.meta().social());
+    // Ids only, newest follow first as before (no profile rows to join and decode), and
+    // both reads at once.
+    let (followed, blocked) =
+        tokio::join!(feed.followees(user, MAX_FOLLOWED), social.block_partners(user));
     Some((
-        followed.iter().map(|f| f.user_id.0).collect(),
-        blocked.into_iter().map(|id| id.0).collect(),
+        followed.ok()?.into_iter().map(|id| id.0).collect(),
+        blocked.ok()?.into_iter().map(|id| id.0).collect(),
     ))
 }
 
@@ -100,16 +102,17 @@ async fn views_in_order(state: &AppState, ids: &[u64]) -> ApiResult<Vec<VideoVie
     video_views(state, listable_in_order(state, &wanted).await?).await
 }
 
-/// Shows each clip under the cover the bandit picks for this viewer's segment (F7.4).
+/// Shows each clip under the cover the bandit picks for this viewer's segment (F7.4), out of
+/// `candidates` (the stored covers of the page's videos).
 async fn choose_covers(
+    rec: std::sync::Arc<Recommender>,
     state: &AppState,
     user: Option<u64>,
     now: i64,
     items: &mut [VideoView],
+    candidates: &HashMap<Id, Vec<Id>>,
 ) -> ApiResult<()> {
-    let Some(rec) = state.recommender().cloned() else { return Ok(()) };
     let ids: Vec<Id> = items.iter().filter_map(|v| v.id.parse().ok()).collect();
-    let candidates = state.meta().videos().cover_candidates(&ids).await?;
     let asked: Vec<(u64, usize)> =
         ids.iter().map(|id| (id.0, candidates.get(id).map_or(0, Vec::len))).collect();
     let chosen = tokio::task::spawn_blocking(move || rec.choose_covers(user, now, &asked))
@@ -162,8 +165,10 @@ pub async fn for_you(
         // The consumers report themselves caught up with the log as of "now".
         log_head_ms: now,
     };
-    let page =
-        tokio::task::spawn_blocking(move || rec.for_you(&req)).await.map_err(ApiError::internal)?;
+    let page = {
+        let rec = rec.clone();
+        tokio::task::spawn_blocking(move || rec.for_you(&req)).await.map_err(ApiError::internal)?
+    };
     for reason in &page.plan.reasons {
         metrics::counter!("recommend_degraded_total", "reason" => reason.as_str()).increment(1);
     }
@@ -171,9 +176,13 @@ pub async fn for_you(
     for item in &page.items {
         metrics::counter!("recommend_served_total", "source" => item.source.as_str()).increment(1);
     }
-    let ids: Vec<u64> = page.items.iter().map(|i| i.video).collect();
-    let mut items = views_in_order(&state, &ids).await?;
-    choose_covers(&state, user.map(|u| u.id.0), now, &mut items).await?;
+    let ids: Vec<Id> = page.items.iter().map(|i| Id(i.video)).collect();
+    // The cover candidates need only the ids: read alongside the views, not after them.
+    let (mut items, candidates) = tokio::try_join!(
+        async { video_views(&state, listable_in_order(&state, &ids).await?).await },
+        async { Ok::<_, ApiError>(state.meta().videos().cover_candidates(&ids).await?) },
+    )?;
+    choose_covers(rec, &state, user.map(|u| u.id.0), now, &mut items, &candidates).await?;
     let next = Cursor {
         page: cursor.map_or(1, |c| c.page.saturating_add(1)),
         last_author: page.items.last().map(|i| i.author.to_string()),
