@@ -290,16 +290,7 @@ mod tests {
     }
 
     async fn publish(meta: &MetaStore, id: u64, at: i64) {
-        let new = NewVideo {
-            id: Id(id),
-            author_id: Id(1),
-            title: String::new(),
-            description: String::new(),
-            tags: vec![],
-            created_at_ms: at,
-        };
-        meta.videos().create(new).await.unwrap();
-        meta.videos().set_status(Id(id), VideoStatus::Published, None, at).await.unwrap();
+        publish_by(meta, id, 1, at).await;
     }
 
     async fn user(meta: &MetaStore, id: u64) {
