@@ -226,7 +226,7 @@ pub async fn ensure_fresh(
         Some(a) if !a.stale && a.last_active_ms >= cfg.active_since(now_ms)
     );
     if !fresh {
-        rebuild(meta, cfg, user).await?;
+        rebuild(meta, cfg, cache, user, now_ms).await?;
         meta.feed().mark_fresh(user, now_ms).await?;
     }
     let mut known = cache.fresh.lock().unwrap_or_else(|e| e.into_inner());
@@ -240,10 +240,17 @@ pub async fn ensure_fresh(
 /// Refills `user`'s inbox from the outboxes of the ordinary creators they follow (at most
 /// `rebuild_max_followees` of them, `backfill_per_author` videos each, the newest
 /// `inbox_max` overall); celebrities are pulled at read time anyway. Returns the rows added.
-pub async fn rebuild(meta: &MetaStore, cfg: &FeedConfig, user: Id) -> Result<u64, MetaError> {
+/// Celebrities are told apart by the same cached list the reads use, so a rebuild never
+/// leaves out a creator the next read would not pull either.
+pub async fn rebuild(
+    meta: &MetaStore,
+    cfg: &FeedConfig,
+    cache: &FeedCache,
+    user: Id,
+    now_ms: i64,
+) -> Result<u64, MetaError> {
     let feed = meta.feed();
-    let celebrities: HashSet<Id> =
-        feed.celebrity_followees(user, cfg.celebrity_followers).await?.into_iter().collect();
+    let celebrities = cache.celebrities(meta, cfg, now_ms).await?;
     let mut sources = Vec::new();
     for creator in feed.followees(user, cfg.rebuild_max_followees).await? {
         if !celebrities.contains(&creator) {
