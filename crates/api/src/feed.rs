@@ -1,22 +1,23 @@
 //! The following feed's read side (F6.5), shared by `GET /api/v1/feed/following` and the
 //! benchmark: one page merged from the user's pushed inbox and the outboxes of the
 //! celebrities they follow, and the rebuild by pull of a returning inactive user's inbox.
-//! The merge itself is `quicktok_social::feed` (pure); the filtering (visibility, blocks,
-//! follows) is in the metadata store's queries.
+//! The merge itself is `quicktok_social::feed` (pure); the visibility filter is in the
+//! metadata store's queries.
 //!
-//! A read costs two queries whatever the reader follows: their follows and blocks (one range
-//! of the follows key), then one page of their inbox (one covering index). Follows and blocks
-//! are checked in memory against that, not per row in the store. Celebrities are read by
-//! every one of their followers, so the list of who is a celebrity is cached in process for
-//! `social.feed.celebrity_cache_ms`, and the head of each celebrity's outbox for
-//! `social.feed.outbox_cache_ms`: a new video of theirs shows up to that much later, and a
+//! A read costs one query whatever the reader follows: their follows and blocks (one range
+//! of the follows key), when they were last seen, and one page of their inbox (one covering
+//! index) come back together. Follows and blocks are checked in memory against that, not
+//! per row in the store. Celebrities are read by every one of their followers, so the list
+//! of who is a celebrity is cached in process for `social.feed.celebrity_cache_ms`, and the
+//! head of each celebrity's outbox for `social.feed.outbox_cache_ms` (then refreshed in the
+//! background while still served): a new video of theirs shows up that much later, and a
 //! removed one is dropped by the handler's final status check.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use quicktok_core::Id;
-use quicktok_meta::{FeedItem, InboxRow, MetaError, MetaStore};
+use quicktok_meta::{Activity, FeedItem, InboxRow, MetaError, MetaStore};
 use quicktok_social::{FeedConfig, FeedCursor, FeedEntry, FeedPage, merge_page};
 
 fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
@@ -26,21 +27,40 @@ fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
         .collect()
 }
 
-/// Users remembered as fresh before that map starts over.
-const CACHED_USERS: usize = 200_000;
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Celebrities cached before the cache starts over.
 const CACHED_CREATORS: usize = 10_000;
 
 /// When a head was read, and its entries (newest first).
 type CachedHead = (i64, Arc<Vec<FeedEntry>>);
 
-/// What a node's feed readers share: who the celebrities are, the newest entries of their
-/// outboxes, and when each user was last found with a complete inbox.
+/// The cached outbox heads, and the creators whose head is being read again in the
+/// background (one refresh at a time per creator).
+#[derive(Debug, Default)]
+struct Heads {
+    by_creator: HashMap<Id, CachedHead>,
+    refreshing: HashSet<Id>,
+}
+
+/// What a node's feed readers share: who the celebrities are and the newest entries of
+/// their outboxes.
 #[derive(Debug, Default)]
 pub struct FeedCache {
     celebrities: Mutex<Option<(i64, Arc<HashSet<Id>>)>>,
-    heads: Mutex<HashMap<Id, CachedHead>>,
-    fresh: Mutex<HashMap<Id, i64>>,
+    heads: Arc<Mutex<Heads>>,
+}
+
+/// How a cached head may answer a read at a given moment.
+enum HeadState {
+    /// Younger than `outbox_cache_ms`.
+    Fresh(Arc<Vec<FeedEntry>>),
+    /// Older, but younger than twice that: served, and read again in the background.
+    Stale(Arc<Vec<FeedEntry>>),
+    /// Missing or too old: read on the request path.
+    Missing,
 }
 
 impl FeedCache {
@@ -53,77 +73,126 @@ impl FeedCache {
         now_ms: i64,
     ) -> Result<Arc<HashSet<Id>>, MetaError> {
         let ttl = i64::try_from(cfg.celebrity_cache_ms).unwrap_or(i64::MAX);
+        if let Some((at, set)) = lock(&self.celebrities).as_ref()
+            && (0..ttl).contains(&now_ms.saturating_sub(*at))
         {
-            let cached = self.celebrities.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, set)) = cached.as_ref()
-                && (0..ttl).contains(&now_ms.saturating_sub(*at))
-            {
-                return Ok(set.clone());
-            }
+            return Ok(set.clone());
         }
         let set: Arc<HashSet<Id>> =
             Arc::new(meta.feed().celebrities(cfg.celebrity_followers).await?.into_iter().collect());
-        *self.celebrities.lock().unwrap_or_else(|e| e.into_inner()) = Some((now_ms, set.clone()));
+        *lock(&self.celebrities) = Some((now_ms, set.clone()));
         Ok(set)
     }
 
-    /// The entries of `creator`'s outbox after `before`, `depth` deep (or all there are):
-    /// from the cached head when it covers them, else from the store.
-    async fn after(
+    /// Each of `creators`' outbox entries after `before`, `depth` deep (or all there are), in
+    /// `creators` order: from the cached heads when they cover them, else from the store.
+    /// Heads past `outbox_cache_ms` are still used while a background task reads them again.
+    async fn outboxes(
         &self,
         meta: &MetaStore,
         cfg: &FeedConfig,
         now_ms: i64,
-        creator: Id,
+        creators: &[Id],
         before: Option<(i64, Id)>,
         depth: u32,
-    ) -> Result<Vec<FeedEntry>, MetaError> {
+    ) -> Result<Vec<Vec<FeedEntry>>, MetaError> {
         let ttl = i64::try_from(cfg.outbox_cache_ms).unwrap_or(i64::MAX);
         // One more than the largest page read needs.
         let head_len = cfg.page_size_max.saturating_add(1);
+        let mut found = Vec::with_capacity(creators.len());
         if ttl == 0 || depth > head_len {
-            return Ok(entries(meta.feed().outbox(creator, before, depth).await?));
-        }
-        let cached = {
-            let heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
-            heads
-                .get(&creator)
-                .filter(|(at, _)| now_ms.saturating_sub(*at) < ttl)
-                .map(|(_, h)| h.clone())
-        };
-        let head = match cached {
-            Some(head) => head,
-            None => {
-                let head = Arc::new(entries(meta.feed().outbox(creator, None, head_len).await?));
-                let mut heads = self.heads.lock().unwrap_or_else(|e| e.into_inner());
-                if heads.len() >= CACHED_CREATORS {
-                    heads.clear();
-                }
-                heads.insert(creator, (now_ms, head.clone()));
-                head
+            for &creator in creators {
+                found.push(entries(meta.feed().outbox(creator, before, depth).await?));
             }
-        };
-        let found: Vec<FeedEntry> = head
-            .iter()
-            .filter(|e| before.is_none_or(|b| e.key() < b))
-            .take(depth as usize)
-            .copied()
-            .collect();
-        // The head is a prefix of the outbox: it answers when it holds the whole outbox or
-        // enough entries after the cursor.
-        if head.len() < head_len as usize || found.len() == depth as usize {
-            Ok(found)
-        } else {
-            Ok(entries(meta.feed().outbox(creator, before, depth).await?))
+            return Ok(found);
         }
+        // One lock for the whole page: every reader takes it.
+        let states: Vec<HeadState> = {
+            let mut heads = lock(&self.heads);
+            creators
+                .iter()
+                .map(|creator| match heads.by_creator.get(creator) {
+                    Some((at, head)) if now_ms.saturating_sub(*at) < ttl => {
+                        HeadState::Fresh(head.clone())
+                    }
+                    Some((at, head)) if now_ms.saturating_sub(*at) < ttl.saturating_mul(2) => {
+                        let head = head.clone();
+                        if heads.refreshing.insert(*creator) {
+                            self.refresh_in_background(meta, *creator, head_len, now_ms);
+                        }
+                        HeadState::Stale(head)
+                    }
+                    _ => HeadState::Missing,
+                })
+                .collect()
+        };
+        for (&creator, state) in creators.iter().zip(states) {
+            let head = match state {
+                HeadState::Fresh(head) | HeadState::Stale(head) => head,
+                HeadState::Missing => {
+                    let head =
+                        Arc::new(entries(meta.feed().outbox(creator, None, head_len).await?));
+                    self.remember(creator, now_ms, head.clone());
+                    head
+                }
+            };
+            let after: Vec<FeedEntry> = head
+                .iter()
+                .filter(|e| before.is_none_or(|b| e.key() < b))
+                .take(depth as usize)
+                .copied()
+                .collect();
+            // The head is a prefix of the outbox: it answers when it holds the whole outbox
+            // or enough entries after the cursor.
+            if head.len() < head_len as usize || after.len() == depth as usize {
+                found.push(after);
+            } else {
+                found.push(entries(meta.feed().outbox(creator, before, depth).await?));
+            }
+        }
+        Ok(found)
     }
+
+    fn remember(&self, creator: Id, now_ms: i64, head: Arc<Vec<FeedEntry>>) {
+        store_head(&self.heads, creator, now_ms, head);
+    }
+
+    /// Reads `creator`'s head again off the request path; `now_ms` stamps it (the clock the
+    /// readers pass in, which tests control).
+    fn refresh_in_background(&self, meta: &MetaStore, creator: Id, head_len: u32, now_ms: i64) {
+        let (meta, heads) = (meta.clone(), self.heads.clone());
+        tokio::spawn(async move {
+            match meta.feed().outbox(creator, None, head_len).await {
+                Ok(head) => store_head(&heads, creator, now_ms, Arc::new(entries(head))),
+                // The stale head stays; the next read past twice the TTL reads it itself.
+                Err(e) => tracing::warn!(%creator, error = %e, "outbox head refresh failed"),
+            }
+            lock(&heads).refreshing.remove(&creator);
+        });
+    }
+}
+
+fn store_head(heads: &Mutex<Heads>, creator: Id, now_ms: i64, head: Arc<Vec<FeedEntry>>) {
+    let mut heads = lock(heads);
+    if heads.by_creator.len() >= CACHED_CREATORS && !heads.by_creator.contains_key(&creator) {
+        heads.by_creator.clear();
+    }
+    heads.by_creator.insert(creator, (now_ms, head));
 }
 
 /// Inbox reads per page at most before the rest is left to the store's per-row checks.
 const INBOX_READS: usize = 3;
 
+/// Whether a reader last seen as `activity` has a complete inbox at `now_ms`: pushes reach
+/// only active users, so one who was inactive (or is new, or came back) is rebuilt first.
+fn has_complete_inbox(cfg: &FeedConfig, activity: Option<Activity>, now_ms: i64) -> bool {
+    matches!(activity, Some(a) if !a.stale && a.last_active_ms >= cfg.active_since(now_ms))
+}
+
 /// The page of `user`'s following feed after `after` (the top when `None`): the inbox and
 /// each followed celebrity's outbox are read `limit + 1` deep after the cursor, then merged.
+/// A reader whose inbox may be incomplete (inactive, new, or back after inactivity) gets it
+/// rebuilt by pull first and is marked active.
 pub async fn read_page(
     meta: &MetaStore,
     cfg: &FeedConfig,
@@ -136,46 +205,57 @@ pub async fn read_page(
     let feed = meta.feed();
     let before = after.map(|c| (c.at_ms, c.video_id));
     let depth = limit.saturating_add(1);
-    let graph = feed.reader_graph(user, cfg.reader_followees_max).await?;
-    if graph.truncated {
+    let max = cfg.reader_followees_max;
+    let mut start = feed.reader_start(user, max, before, depth).await?;
+    if !has_complete_inbox(cfg, start.activity, now_ms) {
+        rebuild(meta, cfg, cache, user, now_ms).await?;
+        feed.mark_fresh(user, now_ms).await?;
+        start = feed.reader_start(user, max, before, depth).await?;
+    }
+    if start.graph.truncated {
         return read_page_checked_in_store(meta, cfg, cache, now_ms, user, before, limit).await;
     }
-    let blocked: HashSet<Id> = graph.blocked.into_iter().collect();
+    let blocked: HashSet<Id> = start.graph.blocked.into_iter().collect();
     let followed: HashSet<Id> =
-        graph.followees.into_iter().filter(|f| !blocked.contains(f)).collect();
+        start.graph.followees.into_iter().filter(|f| !blocked.contains(f)).collect();
     let celebrities = cache.celebrities(meta, cfg, now_ms).await?;
-    let mut sources = Vec::new();
-    sources.push(inbox_entries(meta, user, &followed, before, depth).await?);
-    for &creator in followed.iter().filter(|f| celebrities.contains(f)) {
-        sources.push(cache.after(meta, cfg, now_ms, creator, before, depth).await?);
-    }
+    let pulled: Vec<Id> = followed.iter().copied().filter(|f| celebrities.contains(f)).collect();
+    let mut sources = Vec::with_capacity(pulled.len() + 1);
+    sources.push(inbox_entries(meta, user, &followed, start.inbox, before, depth).await?);
+    sources.extend(cache.outboxes(meta, cfg, now_ms, &pulled, before, depth).await?);
     Ok(merge_page(sources, limit as usize))
 }
 
 /// `depth` entries of `user`'s inbox after `before` whose authors are in `followed` (rows of
-/// an unfollow the fan-out has not deleted yet are skipped), reading on past skipped rows a
-/// few times before asking the store to check each row.
+/// an unfollow the fan-out has not deleted yet are skipped), starting from `first` (the
+/// first read's rows) and reading on past skipped rows a few times before asking the store
+/// to check each row.
 async fn inbox_entries(
     meta: &MetaStore,
     user: Id,
     followed: &HashSet<Id>,
+    first: Vec<FeedItem>,
     before: Option<(i64, Id)>,
     depth: u32,
 ) -> Result<Vec<FeedEntry>, MetaError> {
     let mut kept = Vec::with_capacity(depth as usize);
-    let mut from = before;
-    for _ in 0..INBOX_READS {
-        let want = depth - kept.len() as u32;
-        let rows = meta.feed().inbox_rows(user, from, want).await?;
+    let mut rows = first;
+    let mut want = depth;
+    for read in 1..=INBOX_READS {
         let complete = rows.len() < want as usize;
-        from = rows.last().map(|r| (r.at_ms, r.video_id));
+        let from = rows.last().map(|r| (r.at_ms, r.video_id));
         kept.extend(entries(rows).into_iter().filter(|e| followed.contains(&e.author_id)));
         if complete || kept.len() == depth as usize {
             return Ok(kept);
         }
+        want = depth - kept.len() as u32;
+        if read == INBOX_READS {
+            let rest = meta.feed().inbox_page(user, from.or(before), want).await?;
+            kept.extend(entries(rest));
+            break;
+        }
+        rows = meta.feed().inbox_rows(user, from, want).await?;
     }
-    let rest = meta.feed().inbox_page(user, from, depth - kept.len() as u32).await?;
-    kept.extend(entries(rest));
     Ok(kept)
 }
 
@@ -195,46 +275,8 @@ async fn read_page_checked_in_store(
     let celebrities = feed.celebrity_followees(user, cfg.celebrity_followers).await?;
     let mut sources = Vec::with_capacity(celebrities.len() + 1);
     sources.push(entries(feed.inbox_page(user, before, depth).await?));
-    for creator in celebrities {
-        sources.push(cache.after(meta, cfg, now_ms, creator, before, depth).await?);
-    }
+    sources.extend(cache.outboxes(meta, cfg, now_ms, &celebrities, before, depth).await?);
     Ok(merge_page(sources, limit as usize))
-}
-
-/// Makes `user`'s inbox complete before a read: when they were never rebuilt, or were
-/// inactive (pushes skipped them), or came back from inactivity, the inbox is rebuilt by
-/// pull and they are marked active. Returns whether it rebuilt.
-///
-/// A user found complete is not checked again on this node for
-/// `activity_write_interval_ms`: nobody turns inactive that fast.
-pub async fn ensure_fresh(
-    meta: &MetaStore,
-    cfg: &FeedConfig,
-    cache: &FeedCache,
-    user: Id,
-    now_ms: i64,
-) -> Result<bool, MetaError> {
-    let recheck = i64::try_from(cfg.activity_write_interval_ms).unwrap_or(i64::MAX);
-    {
-        let fresh = cache.fresh.lock().unwrap_or_else(|e| e.into_inner());
-        if fresh.get(&user).is_some_and(|&at| (0..recheck).contains(&now_ms.saturating_sub(at))) {
-            return Ok(false);
-        }
-    }
-    let fresh = matches!(
-        meta.feed().activity(user).await?,
-        Some(a) if !a.stale && a.last_active_ms >= cfg.active_since(now_ms)
-    );
-    if !fresh {
-        rebuild(meta, cfg, cache, user, now_ms).await?;
-        meta.feed().mark_fresh(user, now_ms).await?;
-    }
-    let mut known = cache.fresh.lock().unwrap_or_else(|e| e.into_inner());
-    if known.len() >= CACHED_USERS {
-        known.clear();
-    }
-    known.insert(user, now_ms);
-    Ok(!fresh)
 }
 
 /// Refills `user`'s inbox from the outboxes of the ordinary creators they follow (at most
@@ -383,41 +425,94 @@ mod tests {
         entries.iter().map(|e| e.video_id.0).collect()
     }
 
+    /// One creator's entries through [`FeedCache::outboxes`].
+    async fn after(
+        cache: &FeedCache,
+        meta: &MetaStore,
+        cfg: &FeedConfig,
+        now: i64,
+        before: Option<(i64, Id)>,
+        depth: u32,
+    ) -> Vec<FeedEntry> {
+        let mut found = cache.outboxes(meta, cfg, now, &[Id(1)], before, depth).await.unwrap();
+        assert_eq!(found.len(), 1);
+        found.remove(0)
+    }
+
     #[tokio::test]
-    async fn outbox_heads_are_cached_for_their_ttl_and_deep_pages_read_the_store() {
+    async fn outbox_heads_are_cached_refreshed_in_the_background_and_deep_pages_read_the_store() {
         let meta = store_with_videos(60).await;
         let cfg = FeedConfig::default();
         let cache = FeedCache::default();
         let now = 10_000;
-        let top = cache.after(&meta, &cfg, now, Id(1), None, 21).await.unwrap();
+        let top = after(&cache, &meta, &cfg, now, None, 21).await;
         assert_eq!(ids(&top), (139..=159).rev().collect::<Vec<_>>());
-        // A new video is not seen while the head is fresh, and is once it expired.
+        // A new video is not seen while the head is fresh.
         publish(&meta, 160, 2_000).await;
-        let cached = cache.after(&meta, &cfg, now + 999, Id(1), None, 3).await.unwrap();
-        assert_eq!(ids(&cached), [159, 158, 157]);
-        let fresh = cache.after(&meta, &cfg, now + 1_000, Id(1), None, 3).await.unwrap();
-        assert_eq!(ids(&fresh), [160, 159, 158]);
+        assert_eq!(ids(&after(&cache, &meta, &cfg, now + 999, None, 3).await), [159, 158, 157]);
+        // Once the head is past its TTL it is still served, and read again in the background.
+        assert_eq!(ids(&after(&cache, &meta, &cfg, now + 1_000, None, 3).await), [159, 158, 157]);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = ids(&after(&cache, &meta, &cfg, now + 1_500, None, 3).await);
+            if got == [160, 159, 158] {
+                break;
+            }
+            assert_eq!(got, [159, 158, 157]);
+            assert!(std::time::Instant::now() < deadline, "the head was never refreshed");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(lock(&cache.heads).refreshing.is_empty());
+        // A head twice its TTL old is read on the request path: the reader sees it at once.
+        publish(&meta, 161, 2_001).await;
+        assert_eq!(ids(&after(&cache, &meta, &cfg, now + 3_000, None, 3).await), [161, 160, 159]);
         // Past the cached head (51 entries), the store answers: the same as an outbox read.
         for depth in [5, 21, 51] {
             let at = &top[20];
             let before = Some((at.at_ms, at.video_id));
-            let got = cache.after(&meta, &cfg, now + 1_000, Id(1), before, depth).await.unwrap();
+            let got = after(&cache, &meta, &cfg, now + 3_000, before, depth).await;
             let want = entries(meta.feed().outbox(Id(1), before, depth).await.unwrap());
             assert_eq!(got, want, "depth {depth}");
         }
         let deep = (1_010, Id(110));
-        let got = cache.after(&meta, &cfg, now + 1_000, Id(1), Some(deep), 21).await.unwrap();
+        let got = after(&cache, &meta, &cfg, now + 3_000, Some(deep), 21).await;
         assert_eq!(ids(&got), (100..=109).rev().collect::<Vec<_>>());
         // A small outbox is whole in its head: any cursor is answered from it.
         let small = store_with_videos(3).await;
         let cache = FeedCache::default();
-        let head = cache.after(&small, &cfg, 0, Id(1), None, 2).await.unwrap();
-        assert_eq!(ids(&head), [102, 101]);
+        assert_eq!(ids(&after(&cache, &small, &cfg, 0, None, 2).await), [102, 101]);
         let (uncached, off) = (FeedCache::default(), FeedConfig { outbox_cache_ms: 0, ..cfg });
         publish(&small, 103, 1_003).await;
-        assert_eq!(
-            ids(&uncached.after(&small, &off, 0, Id(1), None, 2).await.unwrap()),
-            [103, 102]
-        );
+        assert_eq!(ids(&after(&uncached, &small, &off, 0, None, 2).await), [103, 102]);
+    }
+
+    #[tokio::test]
+    async fn a_reader_with_an_incomplete_inbox_is_rebuilt_by_the_read_itself() {
+        let meta = store_with_videos(0).await;
+        for id in 2..=3 {
+            user(&meta, id).await;
+        }
+        meta.social().follow(Id(2), Id(3), Id(900), 0).await.unwrap();
+        for i in 0..4u64 {
+            publish_by(&meta, 200 + i, 3, 5_000 + i as i64).await;
+        }
+        let (cfg, cache) = (FeedConfig::default(), FeedCache::default());
+        let now = 10 * 86_400_000;
+        // Never seen, nothing pushed: the read rebuilds the inbox and marks the reader active.
+        assert!(meta.feed().raw_inbox(Id(2), 10).await.unwrap().is_empty());
+        let page = read_page(&meta, &cfg, &cache, now, Id(2), None, 10).await.unwrap();
+        assert_eq!(ids(&page.items), [203, 202, 201, 200]);
+        let fresh = Activity { last_active_ms: now, stale: false };
+        assert_eq!(meta.feed().activity(Id(2)).await.unwrap(), Some(fresh));
+        // Back after a long absence (marked stale by the activity note): rebuilt again.
+        publish_by(&meta, 204, 3, 6_000).await;
+        let later = now + 40 * 86_400_000;
+        meta.feed().touch(Id(2), later, cfg.active_since(later)).await.unwrap();
+        let page = read_page(&meta, &cfg, &cache, later, Id(2), None, 2).await.unwrap();
+        assert_eq!(ids(&page.items), [204, 203]);
+        // An active reader's inbox is read as it is: nothing is rebuilt behind the fan-out.
+        publish_by(&meta, 205, 3, 7_000).await;
+        let page = read_page(&meta, &cfg, &cache, later + 1, Id(2), None, 2).await.unwrap();
+        assert_eq!(ids(&page.items), [204, 203]);
     }
 }

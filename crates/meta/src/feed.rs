@@ -83,14 +83,24 @@ const CELEBRITIES: &str = "SELECT f.followee_id FROM follows f \
 // Served by `counters_user_followers_idx` (a partial index over users' follower counts).
 const CELEBRITY_IDS: &str = "SELECT id FROM counters \
      WHERE subject = 'user' AND metric = 'followers' AND value >= $1";
-// Everyone the reader follows (a range of the follows primary key, `$2` at most) and
-// everyone on either side of a block with them, in one round trip and one row: a row per
-// followee costs more to hand over than to find.
-const READER_GRAPH: &str = "SELECT \
+// Everything a feed read starts from, in one round trip and one row (a row per followee
+// costs more to hand over than to find): everyone the reader follows (a range of the follows
+// primary key, `$2` at most), everyone on either side of a block with them, when they were
+// last seen, and the first inbox page after ($3, $4), `$5` rows, as [`INBOX_ROWS`] reads it.
+const READER_START: &str = "SELECT \
      (SELECT string_agg(CAST(followee_id AS TEXT), ',') FROM (SELECT followee_id FROM follows \
       WHERE follower_id = $1 ORDER BY followee_id LIMIT $2) AS f), \
      (SELECT string_agg(CAST(id AS TEXT), ',') FROM (SELECT blocked_id AS id FROM blocks \
-      WHERE blocker_id = $1 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1) AS b)";
+      WHERE blocker_id = $1 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1) AS b), \
+     (SELECT last_active_ms FROM user_activity WHERE user_id = $1), \
+     (SELECT stale FROM user_activity WHERE user_id = $1), \
+     (SELECT string_agg(CAST(video_id AS TEXT) || ':' || \
+      CAST(author_id AS TEXT) || ':' || CAST(at_ms AS TEXT), ',') FROM ( \
+      SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
+      JOIN videos v ON v.id = i.video_id \
+      WHERE i.user_id = $1 AND (i.at_ms, i.video_id) < ($3, $4) \
+      AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
+      ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $5) AS p)";
 const FOLLOWEES: &str = "SELECT followee_id FROM follows WHERE follower_id = $1 \
      ORDER BY id DESC LIMIT $2";
 const TRIM_EDGE: &str = "SELECT at_ms, video_id FROM feed_inbox WHERE user_id = $1 \
@@ -116,7 +126,7 @@ fn bounds(before: Option<FeedPosition>) -> (i64, i64) {
     before.map_or((i64::MAX, i64::MAX), |(at, id)| (at, id.as_i64()))
 }
 
-/// A feed reader's side of the social graph, from [`Feed::reader_graph`].
+/// A feed reader's side of the social graph, part of [`ReaderStart`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReaderGraph {
     /// Whom the reader follows, by id (all of them unless `truncated`).
@@ -125,6 +135,28 @@ pub struct ReaderGraph {
     pub blocked: Vec<Id>,
     /// The reader follows more creators than were read.
     pub truncated: bool,
+}
+
+/// What a feed read starts from, read in one query by [`Feed::reader_start`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReaderStart {
+    pub graph: ReaderGraph,
+    /// When the reader was last seen, if ever (as [`Feed::activity`] answers).
+    pub activity: Option<Activity>,
+    /// The first inbox page, as [`Feed::inbox_rows`] answers.
+    pub inbox: Vec<FeedItem>,
+}
+
+/// A `string_agg` of `video:author:at` triples (`None`: no rows), newest first.
+fn item_list(text: Option<&str>) -> Result<Vec<FeedItem>> {
+    let mut items = text
+        .filter(|t| !t.is_empty())
+        .map(|t| t.split(',').map(item_triple).collect::<Result<Vec<_>>>())
+        .transpose()?
+        .unwrap_or_default();
+    // `string_agg` keeps no order of its own.
+    items.sort_unstable_by_key(|i| std::cmp::Reverse((i.at_ms, i.video_id)));
+    Ok(items)
 }
 
 /// One `video:author:at` triple of [`INBOX_ROWS`].
@@ -313,7 +345,7 @@ impl<'a> Feed<'a> {
 
     /// A page of `user`'s inbox newest first after `before`, keeping only rows of published,
     /// non-private videos: the caller filters follows and blocks itself (see
-    /// [`Feed::reader_graph`]), so rows it drops still count towards `limit`.
+    /// [`Feed::reader_start`]), so rows it drops still count towards `limit`.
     pub async fn inbox_rows(
         &self,
         user: Id,
@@ -331,28 +363,33 @@ impl<'a> Feed<'a> {
                 .await
         })
         .map_err(db)?;
-        let mut items = text
-            .as_deref()
-            .filter(|t| !t.is_empty())
-            .map(|t| t.split(',').map(item_triple).collect::<Result<Vec<_>>>())
-            .transpose()?
-            .unwrap_or_default();
-        items.sort_unstable_by_key(|i| std::cmp::Reverse((i.at_ms, i.video_id)));
-        Ok(items)
+        item_list(text.as_deref())
     }
 
-    /// Everyone `user` follows (at most `max_followees`, by id) and everyone on either side
-    /// of a block with them, in one query.
-    pub async fn reader_graph(&self, user: Id, max_followees: u32) -> Result<ReaderGraph> {
-        let (followees, blocked): (Option<String>, Option<String>) =
-            with_pool!(self.store, |pool| {
-                sqlx::query_as(READER_GRAPH)
-                    .bind(user.as_i64())
-                    .bind(i64::from(max_followees).saturating_add(1))
-                    .fetch_one(pool)
-                    .await
-            })
-            .map_err(db)?;
+    /// Everything a feed read of `user` starts from, in one query: everyone they follow (at
+    /// most `max_followees`, by id), everyone on either side of a block with them, their
+    /// activity, and the first `limit` rows of their inbox after `before` (as
+    /// [`Feed::inbox_rows`]).
+    pub async fn reader_start(
+        &self,
+        user: Id,
+        max_followees: u32,
+        before: Option<FeedPosition>,
+        limit: u32,
+    ) -> Result<ReaderStart> {
+        type Row = (Option<String>, Option<String>, Option<i64>, Option<bool>, Option<String>);
+        let (at, id) = bounds(before);
+        let (followees, blocked, last_active, stale, inbox): Row = with_pool!(self.store, |pool| {
+            sqlx::query_as(READER_START)
+                .bind(user.as_i64())
+                .bind(i64::from(max_followees).saturating_add(1))
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_one(pool)
+                .await
+        })
+        .map_err(db)?;
         let mut graph = ReaderGraph {
             followees: id_list(followees.as_deref())?,
             blocked: id_list(blocked.as_deref())?,
@@ -363,7 +400,9 @@ impl<'a> Feed<'a> {
             graph.followees.truncate(max_followees as usize);
             graph.truncated = true;
         }
-        Ok(graph)
+        let activity = last_active
+            .map(|last_active_ms| Activity { last_active_ms, stale: stale.unwrap_or(true) });
+        Ok(ReaderStart { graph, activity, inbox: item_list(inbox.as_deref())? })
     }
 
     /// Every user with at least `min_followers` stored followers (the celebrities), in no

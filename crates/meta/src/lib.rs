@@ -36,7 +36,7 @@ pub use comments::{Comment, Comments, NewComment};
 pub use config::{MetaConfig, SqliteSynchronous};
 pub use counters::{CounterKey, Counters};
 pub use error::{DbError, MetaError, Result};
-pub use feed::{Activity, Feed, FeedItem, FeedPosition, InboxRow, ReaderGraph};
+pub use feed::{Activity, Feed, FeedItem, FeedPosition, InboxRow, ReaderGraph, ReaderStart};
 pub use fingerprints::{Fingerprint, Fingerprints};
 pub use notifications::{NewNotification, Notification, Notifications};
 pub use pipeline_jobs::{PipelineJobRow, PipelineJobs};

@@ -16,10 +16,10 @@ use sqlx::Connection;
 use tempfile::TempDir;
 
 use crate::{
-    BlobActivityRow, ConsumeOutcome, FeedItem, Fingerprint, InboxRow, MetaConfig, MetaError,
-    MetaStore, NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo, PipelineJobRow,
-    PlayDelta, ReaderGraph, RenditionRow, Result, StateKind, StateRow, TokenOwner, UploadUsage,
-    User, Video, VideoBlob, VideoKind, VideoStatus,
+    Activity, BlobActivityRow, ConsumeOutcome, FeedItem, Fingerprint, InboxRow, MetaConfig,
+    MetaError, MetaStore, NewNotification, NewRefreshToken, NewUpload, NewUser, NewVideo,
+    PipelineJobRow, PlayDelta, ReaderStart, RenditionRow, Result, StateKind, StateRow, TokenOwner,
+    UploadUsage, User, Video, VideoBlob, VideoKind, VideoStatus,
 };
 
 /// The environment variable naming a PostgreSQL database the tests may create schemas in.
@@ -253,7 +253,7 @@ macro_rules! meta_testsuite {
             feed_trim_and_delete_by_author,
             feed_activity_and_active_follower_paging,
             feed_outboxes_celebrities_and_pure_pull,
-            feed_reader_graph_inbox_rows_and_celebrity_ids,
+            feed_reader_start_inbox_rows_and_celebrity_ids,
             ping,
             migrations_are_idempotent,
         );
@@ -2912,7 +2912,7 @@ pub async fn feed_inbox_page_skips_hidden_unfollowed_and_blocked(db: &TestDb) {
     assert_eq!(video_ids(&db.feed().inbox_page(Id(1), None, 1).await.unwrap()), [11]);
 }
 
-pub async fn feed_reader_graph_inbox_rows_and_celebrity_ids(db: &TestDb) {
+pub async fn feed_reader_start_inbox_rows_and_celebrity_ids(db: &TestDb) {
     for (id, name) in [(1, "viewer"), (2, "ann"), (3, "bob"), (4, "cat"), (5, "dan")] {
         user(db, id, name).await;
     }
@@ -2921,22 +2921,35 @@ pub async fn feed_reader_graph_inbox_rows_and_celebrity_ids(db: &TestDb) {
     }
     follow(db, 2, 1, 103).await;
     let feed = db.feed();
+    let graph_of = |user: u64, max: u32| async move {
+        db.feed().reader_start(Id(user), max, None, 10).await.unwrap().graph
+    };
     // Followees by id, whatever the follow order; nobody blocked yet.
-    let graph = feed.reader_graph(Id(1), 10).await.unwrap();
+    let graph = graph_of(1, 10).await;
     assert_eq!(graph.followees, [Id(2), Id(3), Id(4)]);
     assert!(graph.blocked.is_empty() && !graph.truncated);
-    let capped = feed.reader_graph(Id(1), 2).await.unwrap();
+    let capped = graph_of(1, 2).await;
     assert_eq!((capped.followees, capped.truncated), (vec![Id(2), Id(3)], true));
-    assert!(!feed.reader_graph(Id(1), 3).await.unwrap().truncated);
+    assert!(!graph_of(1, 3).await.truncated);
     // Blocks both ways are listed (and took the follows with them).
     db.social().block(Id(1), Id(4), NOW).await.unwrap();
     db.social().block(Id(5), Id(1), NOW).await.unwrap();
-    let graph = feed.reader_graph(Id(1), 10).await.unwrap();
+    let graph = graph_of(1, 10).await;
     assert_eq!(graph.followees, [Id(2), Id(3)]);
     let mut blocked = graph.blocked.clone();
     blocked.sort();
     assert_eq!(blocked, [Id(4), Id(5)]);
-    assert_eq!(feed.reader_graph(Id(9), 10).await.unwrap(), ReaderGraph::default());
+    assert_eq!(feed.reader_start(Id(9), 10, None, 10).await.unwrap(), ReaderStart::default());
+
+    // Activity comes along, as `activity` reads it.
+    assert_eq!(feed.reader_start(Id(1), 10, None, 10).await.unwrap().activity, None);
+    feed.touch(Id(1), NOW, NOW - 1).await.unwrap();
+    let stale = Activity { last_active_ms: NOW, stale: true };
+    assert_eq!(feed.reader_start(Id(1), 10, None, 10).await.unwrap().activity, Some(stale));
+    feed.mark_fresh(Id(1), NOW + 5).await.unwrap();
+    let fresh = Activity { last_active_ms: NOW + 5, stale: false };
+    assert_eq!(feed.reader_start(Id(1), 10, None, 10).await.unwrap().activity, Some(fresh));
+    assert_eq!(feed.activity(Id(1)).await.unwrap(), Some(fresh));
 
     // Inbox rows keep only visible videos; follows and blocks are the caller's to filter.
     let items = [
@@ -2953,6 +2966,12 @@ pub async fn feed_reader_graph_inbox_rows_and_celebrity_ids(db: &TestDb) {
     let after = Some((first[0].at_ms, first[0].video_id));
     assert_eq!(video_ids(&feed.inbox_rows(Id(1), after, 10).await.unwrap()), [11, 10]);
     assert!(feed.inbox_rows(Id(2), None, 10).await.unwrap().is_empty());
+    // The start's inbox page is the same page, after the same cursor.
+    for (before, limit) in [(None, 10), (None, 1), (after, 10), (after, 1)] {
+        let start = feed.reader_start(Id(1), 10, before, limit).await.unwrap();
+        assert_eq!(start.inbox, feed.inbox_rows(Id(1), before, limit).await.unwrap());
+    }
+    assert!(feed.reader_start(Id(2), 10, None, 10).await.unwrap().inbox.is_empty());
 
     // Celebrities: every user whose stored follower count reaches the threshold.
     let key = |id: u64| crate::CounterKey { subject: "user", id: Id(id), metric: "followers" };

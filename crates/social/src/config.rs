@@ -86,9 +86,11 @@ pub struct FeedConfig {
     pub rebuild_max_followees: u32,
     /// A user's last-seen time is written at most this often.
     pub activity_write_interval_ms: u64,
-    /// How long a node keeps the head of a celebrity's outbox (their newest
-    /// `page_size_max + 1` videos) for every reader; a new video of theirs appears in feeds up
-    /// to this much later. 0 reads the store every time.
+    /// How long a node serves the head of a celebrity's outbox (their newest
+    /// `page_size_max + 1` videos) to every reader as it is. An older head is still served
+    /// while the store is read again in the background, and is read on the request path only
+    /// once twice this old: a new video of theirs appears in feeds up to about twice this
+    /// much later. 0 reads the store every time.
     pub outbox_cache_ms: u64,
     /// How long a node keeps the list of celebrities (creators at or above
     /// `celebrity_followers`). A creator who just crossed it is no longer pushed but may be

@@ -53,7 +53,6 @@ pub async fn following(
     };
     let meta = state.meta();
     let now = state.clock().now_ms();
-    crate::feed::ensure_fresh(meta, cfg, state.feed_cache(), user.id, now).await?;
     let mut videos = Vec::new();
     let mut cursor = after;
     // Checked again on the rows themselves: a video removed since the page was read (or
