@@ -442,26 +442,30 @@ impl<'a> Videos<'a> {
         let mut wanted: Vec<i64> = ids.iter().map(|id| id.as_i64()).collect();
         wanted.sort_unstable();
         wanted.dedup();
-        let mut rows = Vec::with_capacity(wanted.len());
-        for chunk in wanted.chunks(crate::store::IN_CHUNK) {
-            let placeholders = crate::store::in_placeholders(chunk.len());
-            let sql = format!(
-                "SELECT id, author_id, title, description, status, reason, duration_ms, width, \
-                 height, created_at_ms, published_at_ms, updated_at_ms, archived_at_ms, \
-                 last_play_ms, cover_blob_id, view_count, private, kind, expires_at_ms \
-                 FROM videos WHERE id IN ({placeholders})"
-            );
-            let found = with_pool!(self.store, |pool| {
-                let mut query = sqlx::query_as::<_, VideoRow>(&sql);
-                for id in chunk {
-                    query = query.bind(*id);
-                }
-                query.fetch_all(pool).await
-            })
-            .map_err(db)?;
-            rows.extend(found);
-        }
-        let mut tags = self.tags_of(rows.iter().map(|r| r.id)).await?;
+        let read_rows = async {
+            let mut rows = Vec::with_capacity(wanted.len());
+            for chunk in wanted.chunks(crate::store::IN_CHUNK) {
+                let placeholders = crate::store::in_placeholders(chunk.len());
+                let sql = format!(
+                    "SELECT id, author_id, title, description, status, reason, duration_ms, \
+                     width, height, created_at_ms, published_at_ms, updated_at_ms, \
+                     archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, \
+                     expires_at_ms FROM videos WHERE id IN ({placeholders})"
+                );
+                let found = with_pool!(self.store, |pool| {
+                    let mut query = sqlx::query_as::<_, VideoRow>(&sql);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    query.fetch_all(pool).await
+                })
+                .map_err(db)?;
+                rows.extend(found);
+            }
+            Ok::<_, MetaError>(rows)
+        };
+        // The tags need only the ids: read alongside the rows, not after them.
+        let (rows, mut tags) = tokio::try_join!(read_rows, self.tags_of(wanted.iter().copied()))?;
         rows.into_iter()
             .map(|row| {
                 let own = tags.remove(&row.id).unwrap_or_default();

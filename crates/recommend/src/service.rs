@@ -647,6 +647,8 @@ impl Recommender {
             Some(u) if plan.candidates => self.interests(u, req.now_ms, plan.live_short_term),
             _ => Interests::default(),
         };
+        // Folding in the last hour's clips solves a small linear system: once per page.
+        let user_vector = req.user.and_then(|u| self.user_vector(&offline, u, &interests));
         if plan.candidates {
             // Fresh uploads with the fewest impressions.
             let since = req.now_ms - self.params.fresh_window_ms;
@@ -672,7 +674,7 @@ impl Recommender {
                 }
             }
             if let Some(user) = req.user {
-                self.model_candidates(&offline, user, &interests, n, &mut raw);
+                model_candidates(&offline, user, user_vector.as_deref(), &interests, n, &mut raw);
                 // Clips carrying the tags the user engaged with in the last hour.
                 let mut tags: Vec<(&String, &f64)> =
                     interests.tags.iter().filter(|(_, w)| **w > 0.0).collect();
@@ -691,7 +693,6 @@ impl Recommender {
         }
         let followed: HashSet<u64> = req.followed.iter().copied().collect();
         let ranker = offline.ranker.unwrap_or_else(LogisticModel::fallback);
-        let user_vector = req.user.and_then(|u| self.user_vector(&offline, u, &interests));
         let profile = req.user.and_then(|u| offline.profiles.get(&u));
         let stats = lock(&self.stats).clone_subset(raw.iter().map(|r| r.0));
         let mut candidates = Vec::with_capacity(raw.len());
@@ -744,55 +745,6 @@ impl Recommender {
                 .collect(),
             degraded: plan.degraded(),
             plan,
-        }
-    }
-
-    /// Long-term (user vector) and co-engagement candidates.
-    fn model_candidates(
-        &self,
-        offline: &Offline,
-        user: u64,
-        interests: &Interests,
-        n: usize,
-        raw: &mut Vec<(u64, Source, f64)>,
-    ) {
-        if let (Some(factors), Some(vector)) =
-            (&offline.factors, self.user_vector(offline, user, interests))
-        {
-            for (score, i) in factors.top_scored(&vector, n, |_| false) {
-                if let Some(id) = offline.videos.get(i as usize) {
-                    raw.push((*id, Source::LongTerm, score));
-                }
-            }
-        }
-        if let Some(itemitem) = &offline.itemitem {
-            let mut engaged: Vec<u32> = interests
-                .positives
-                .iter()
-                .filter_map(|v| offline.video_index.get(v).copied())
-                .collect();
-            // Long-term positives fill up to 50 seeds after the last hour's.
-            if let Some(history) =
-                offline.user_index.get(&user).and_then(|u| offline.history.get(*u as usize))
-            {
-                engaged.extend(
-                    history
-                        .iter()
-                        .rev()
-                        .filter(|i| !engaged.contains(i))
-                        .take(50)
-                        .copied()
-                        .collect::<Vec<_>>(),
-                );
-            }
-            engaged.truncate(50);
-            if !engaged.is_empty() {
-                for (score, i) in itemitem.top_scored(&engaged, n, |_| false) {
-                    if let Some(id) = offline.videos.get(i as usize) {
-                        raw.push((*id, Source::ItemItem, score));
-                    }
-                }
-            }
         }
     }
 
@@ -1027,6 +979,53 @@ impl Recommender {
         }
         out.truncate(n);
         Ok(out)
+    }
+}
+
+/// Long-term (user vector) and co-engagement candidates.
+fn model_candidates(
+    offline: &Offline,
+    user: u64,
+    user_vector: Option<&[f64]>,
+    interests: &Interests,
+    n: usize,
+    raw: &mut Vec<(u64, Source, f64)>,
+) {
+    if let (Some(factors), Some(vector)) = (&offline.factors, user_vector) {
+        for (score, i) in factors.top_scored(vector, n, |_| false) {
+            if let Some(id) = offline.videos.get(i as usize) {
+                raw.push((*id, Source::LongTerm, score));
+            }
+        }
+    }
+    if let Some(itemitem) = &offline.itemitem {
+        let mut engaged: Vec<u32> = interests
+            .positives
+            .iter()
+            .filter_map(|v| offline.video_index.get(v).copied())
+            .collect();
+        // Long-term positives fill up to 50 seeds after the last hour's.
+        if let Some(history) =
+            offline.user_index.get(&user).and_then(|u| offline.history.get(*u as usize))
+        {
+            engaged.extend(
+                history
+                    .iter()
+                    .rev()
+                    .filter(|i| !engaged.contains(i))
+                    .take(50)
+                    .copied()
+                    .collect::<Vec<_>>(),
+            );
+        }
+        engaged.truncate(50);
+        if !engaged.is_empty() {
+            for (score, i) in itemitem.top_scored(&engaged, n, |_| false) {
+                if let Some(id) = offline.videos.get(i as usize) {
+                    raw.push((*id, Source::ItemItem, score));
+                }
+            }
+        }
     }
 }
 

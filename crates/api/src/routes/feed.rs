@@ -6,7 +6,7 @@ use axum::extract::State;
 use quicktok_social::FeedCursor;
 use serde::Deserialize;
 
-use super::playback::{VideoPage, listable_in_order, video_views};
+use super::playback::{VideoPage, listable_views_in_order};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, AuthUser};
 use crate::state::AppState;
@@ -53,22 +53,22 @@ pub async fn following(
     };
     let meta = state.meta();
     let now = state.clock().now_ms();
-    let mut videos = Vec::new();
+    let mut items = Vec::new();
     let mut cursor = after;
     // Checked again on the rows themselves: a video removed since the page was read (or
     // still in a cached outbox head) goes, and the page is topped up from where it ended.
     for _ in 0..MAX_READS {
-        let want = limit - videos.len() as u32;
+        let want = limit - items.len() as u32;
         let page =
             crate::feed::read_page(meta, cfg, state.feed_cache(), now, user.id, cursor, want)
                 .await?;
         let ids: Vec<_> = page.items.iter().map(|e| e.video_id).collect();
-        videos.extend(listable_in_order(&state, &ids).await?);
+        let authors: Vec<_> = page.items.iter().map(|e| e.author_id).collect();
+        items.extend(listable_views_in_order(&state, &ids, &authors).await?);
         cursor = page.next;
-        if videos.len() == limit as usize || cursor.is_none() {
+        if items.len() == limit as usize || cursor.is_none() {
             break;
         }
     }
-    let items = video_views(&state, videos).await?;
     Ok(ApiJson(VideoPage { items, next_cursor: cursor.map(|c| c.encode()) }))
 }

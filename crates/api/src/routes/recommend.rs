@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiQuery, MaybeAuthUser};
-use crate::routes::playback::{VideoView, listable_in_order, video_views};
+use crate::routes::playback::{VideoView, listable_in_order, listable_views_in_order, video_views};
 use crate::state::AppState;
 
 /// Followed creators considered per request (the newest follows first).
@@ -177,11 +177,12 @@ pub async fn for_you(
         metrics::counter!("recommend_served_total", "source" => item.source.as_str()).increment(1);
     }
     let ids: Vec<Id> = page.items.iter().map(|i| Id(i.video)).collect();
+    let authors: Vec<Id> = page.items.iter().map(|i| Id(i.author)).collect();
     // The cover candidates need only the ids: read alongside the views, not after them.
-    let (mut items, candidates) = tokio::try_join!(
-        async { video_views(&state, listable_in_order(&state, &ids).await?).await },
-        async { Ok::<_, ApiError>(state.meta().videos().cover_candidates(&ids).await?) },
-    )?;
+    let (mut items, candidates) =
+        tokio::try_join!(listable_views_in_order(&state, &ids, &authors), async {
+            Ok::<_, ApiError>(state.meta().videos().cover_candidates(&ids).await?)
+        },)?;
     choose_covers(rec, &state, user.map(|u| u.id.0), now, &mut items, &candidates).await?;
     let next = Cursor {
         page: cursor.map_or(1, |c| c.page.saturating_add(1)),
