@@ -73,10 +73,14 @@ const INBOX_ROWS: &str = "SELECT string_agg(CAST(video_id AS TEXT) || ':' || \
      ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4) AS p";
 const RAW_INBOX: &str = "SELECT video_id, author_id, at_ms FROM feed_inbox WHERE user_id = $1 \
      ORDER BY at_ms DESC, video_id DESC LIMIT $2";
-const OUTBOX: &str = "SELECT id, author_id, published_at_ms FROM videos \
+// One row of `video:author:at` triples, like [`INBOX_ROWS`]: outbox heads are read for every
+// celebrity every few seconds, and rows handed over one by one cost more than the search.
+const OUTBOX: &str = "SELECT string_agg(CAST(id AS TEXT) || ':' || CAST(author_id AS TEXT) \
+     || ':' || CAST(published_at_ms AS TEXT), ',') FROM ( \
+     SELECT id, author_id, published_at_ms FROM videos \
      WHERE author_id = $1 AND status = 'published' AND NOT private AND kind = 'video' \
      AND (published_at_ms, id) < ($2, $3) \
-     ORDER BY published_at_ms DESC, id DESC LIMIT $4";
+     ORDER BY published_at_ms DESC, id DESC LIMIT $4) AS o";
 const CELEBRITIES: &str = "SELECT f.followee_id FROM follows f \
      JOIN counters c ON c.id = f.followee_id AND c.subject = 'user' AND c.metric = 'followers' \
      WHERE f.follower_id = $1 AND c.value >= $2 ORDER BY f.followee_id";
@@ -437,17 +441,17 @@ impl<'a> Feed<'a> {
         limit: u32,
     ) -> Result<Vec<FeedItem>> {
         let (at, id) = bounds(before);
-        let rows: Vec<ItemRow> = with_pool!(self.store, |pool| {
-            sqlx::query_as(OUTBOX)
+        let text: Option<String> = with_pool!(self.store, |pool| {
+            sqlx::query_scalar(OUTBOX)
                 .bind(author.as_i64())
                 .bind(at)
                 .bind(id)
                 .bind(i64::from(limit))
-                .fetch_all(pool)
+                .fetch_one(pool)
                 .await
         })
         .map_err(db)?;
-        Ok(rows.into_iter().map(item).collect())
+        item_list(text.as_deref())
     }
 
     /// The creators `user` follows whose stored follower count is at least `min_followers`
