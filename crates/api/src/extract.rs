@@ -54,7 +54,7 @@ impl FromRequestParts<AppState> for AuthUser {
         // Served to a signed-in user: they are active (the feed pushes to active users).
         if parts.extensions.get::<ActivityNoted>().is_none() {
             parts.extensions.insert(ActivityNoted);
-            state.note_activity(user.id).await;
+            state.note_activity(user.id);
         }
         Ok(user)
     }

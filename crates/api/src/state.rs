@@ -219,7 +219,7 @@ impl AppState {
     /// is written at most once per `social.feed.activity_write_interval_ms` per user and
     /// node, so the hot path is a map lookup; a failed write is logged and retried on the
     /// user's next request.
-    pub async fn note_activity(&self, user: quicktok_core::Id) {
+    pub fn note_activity(&self, user: quicktok_core::Id) {
         /// Users remembered before the map starts over (a burst of writes, then quiet).
         const REMEMBERED: usize = 200_000;
         let now = self.0.clock.now_ms();
@@ -234,11 +234,17 @@ impl AppState {
             }
             written.insert(user, now);
         }
-        let inactive_before = self.0.feed.active_since(now);
-        if let Err(e) = self.0.meta.feed().touch(user, now, inactive_before).await {
-            tracing::warn!(%user, error = %e, "recording activity failed");
-            self.0.activity.lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
-        }
+        // Written off the request path: the request does not wait for a durable write (a
+        // commit and its fsync). A feed read that runs first sees the old last-seen time and
+        // rebuilds the inbox itself, so nothing depends on the order.
+        let state = self.clone();
+        tokio::spawn(async move {
+            let inactive_before = state.0.feed.active_since(now);
+            if let Err(e) = state.0.meta.feed().touch(user, now, inactive_before).await {
+                tracing::warn!(%user, error = %e, "recording activity failed");
+                state.0.activity.lock().unwrap_or_else(|e| e.into_inner()).remove(&user);
+            }
+        });
     }
     /// The search index, when this node has one.
     pub fn search(&self) -> Option<&Arc<quicktok_search::SearchIndex>> {
