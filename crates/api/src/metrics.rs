@@ -27,6 +27,11 @@ pub fn handle() -> Option<PrometheusHandle> {
                     LATENCY_BUCKETS,
                 )
                 .ok()?
+                .set_buckets_for_metric(
+                    Matcher::Full("recommend_stage_seconds".into()),
+                    LATENCY_BUCKETS,
+                )
+                .ok()?
                 .install_recorder()
                 .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
                 .ok()

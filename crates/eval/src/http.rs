@@ -72,6 +72,9 @@ pub struct HttpReport {
     pub degraded: Vec<(String, usize)>,
     /// Mean size of a page's JSON body.
     pub body_kb: f64,
+    /// Mean ms per stage of the signed-in pages of one client (`recommend_stage_seconds`
+    /// from the app's `/metrics`, before and after): relations, rank, views, covers.
+    pub stages_ms: Vec<(&'static str, f64)>,
 }
 
 /// Latencies and throughput: `wall` for clients running at once; `None` for one client in
@@ -299,6 +302,22 @@ fn cpu_secs() -> Option<f64> {
 }
 
 /// A gauge's value in the Prometheus text.
+/// The For-You handler's stages, as `recommend_stage_seconds` labels them.
+const STAGES: [&str; 4] = ["relations", "rank", "views", "covers"];
+
+/// (sum of seconds, count) of each stage in a `/metrics` text.
+fn stage_totals(text: &str) -> Vec<(f64, f64)> {
+    STAGES
+        .iter()
+        .map(|stage| {
+            let series = format!("{{stage=\"{stage}\"}}");
+            let sum = gauge(text, &format!("recommend_stage_seconds_sum{series}"));
+            let count = gauge(text, &format!("recommend_stage_seconds_count{series}"));
+            (sum, count)
+        })
+        .collect()
+}
+
 fn gauge(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
@@ -489,6 +508,8 @@ async fn measure(
         get_page(&client, base, Some(token.as_str()), None, page_size).await?;
     }
     let mut tally = Tally::default();
+    let stages_before =
+        stage_totals(&client.get(format!("{base}/metrics")).send().await?.text().await?);
     let (mut first, mut second) = (Vec::new(), Vec::new());
     for _ in 0..requests {
         let token = &tokens[rng.gen_range(0..tokens.len())];
@@ -500,6 +521,13 @@ async fn measure(
         tally.note(&b);
         second.push(b.took);
     }
+    let stages_after =
+        stage_totals(&client.get(format!("{base}/metrics")).send().await?.text().await?);
+    let stages_ms = STAGES
+        .iter()
+        .zip(stages_before.iter().zip(&stages_after))
+        .map(|(stage, ((sum0, n0), (sum1, n1)))| (*stage, (sum1 - sum0) * 1000.0 / (n1 - n0)))
+        .collect();
     let first_page = timing(first, None);
     let second_page = timing(second, None);
     let mut anon = Vec::new();
@@ -551,6 +579,7 @@ async fn measure(
         concurrent,
         bad_answers: tally.bad,
         body_kb: tally.bytes as f64 / tally.answers.max(1) as f64 / 1000.0,
+        stages_ms,
         degraded: tally.degraded.into_iter().collect(),
         ..HttpReport::default()
     })

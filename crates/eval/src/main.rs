@@ -288,6 +288,13 @@ fn latency_section(report: &mut String, users: usize, videos: usize) -> anyhow::
         h.page_size,
         h.body_kb.round()
     )?;
+    let stages: Vec<String> =
+        h.stages_ms.iter().map(|(stage, ms)| format!("{stage} {ms:.2} ms")).collect();
+    writeln!(
+        report,
+        "\nWhere a signed-in page's time goes inside the handler (means over the one-client signed-in pages, from the app's `recommend_stage_seconds` in `/metrics`): {}. `relations` is the viewer's follows and blocks; `rank` the recommender call including the blocking-pool hop; `views` the page's store reads (rows and tags, counters, authors, renditions, cover candidates, issued together) and building the views; `covers` the bandit's choice.",
+        stages.join(", ")
+    )?;
     Ok(())
 }
 

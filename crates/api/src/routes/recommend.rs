@@ -82,6 +82,15 @@ fn trending(state: &AppState) -> Vec<u64> {
         .unwrap_or_default()
 }
 
+/// Records how long a stage of a For-You request took (`recommend_stage_seconds{stage}`:
+/// `relations`, `rank`, `views`, `covers`), so an operator sees where the time goes.
+fn stage_done(stage: &'static str, since: &mut std::time::Instant) {
+    let now = std::time::Instant::now();
+    metrics::histogram!("recommend_stage_seconds", "stage" => stage)
+        .record(now.duration_since(*since).as_secs_f64());
+    *since = now;
+}
+
 /// Follows and block partners of `user`; `None` when the store cannot answer (the feed
 /// then degrades to the cached trending list instead of failing).
 async fn relations(state: &AppState, user: Id) -> Option<(Vec<u64>, HashSet<u64>)> {
@@ -147,6 +156,7 @@ pub async fn for_you(
         None => None,
     };
     let now = state.clock().now_ms();
+    let mut since = std::time::Instant::now();
     let (relations, healthy) = match user {
         Some(u) => match relations(&state, u.id).await {
             Some(r) => (r, true),
@@ -154,6 +164,7 @@ pub async fn for_you(
         },
         None => (Default::default(), true),
     };
+    stage_done("relations", &mut since);
     let req = FeedRequest {
         user: user.map(|u| u.id.0),
         now_ms: now,
@@ -169,6 +180,7 @@ pub async fn for_you(
         let rec = rec.clone();
         tokio::task::spawn_blocking(move || rec.for_you(&req)).await.map_err(ApiError::internal)?
     };
+    stage_done("rank", &mut since);
     for reason in &page.plan.reasons {
         metrics::counter!("recommend_degraded_total", "reason" => reason.as_str()).increment(1);
     }
@@ -183,7 +195,9 @@ pub async fn for_you(
         tokio::try_join!(listable_views_in_order(&state, &ids, &authors), async {
             Ok::<_, ApiError>(state.meta().videos().cover_candidates(&ids).await?)
         },)?;
+    stage_done("views", &mut since);
     choose_covers(rec, &state, user.map(|u| u.id.0), now, &mut items, &candidates).await?;
+    stage_done("covers", &mut since);
     let next = Cursor {
         page: cursor.map_or(1, |c| c.page.saturating_add(1)),
         last_author: page.items.last().map(|i| i.author.to_string()),
