@@ -44,6 +44,19 @@ const REBUILD: &[&str] = &[
      WHERE parent_id IS NULL",
 ];
 
+/// One `id:subject:metric:value` record of [`Counters::get`]'s aggregate (subjects and
+/// metrics are the code's own names: no `:` or `,` in them).
+fn counter_record(record: &str) -> Result<(i64, &str, &str, i64)> {
+    let bad = || db(sqlx::Error::Decode(format!("counter record {record:?}").into()));
+    let mut parts = record.splitn(4, ':');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(id), Some(subject), Some(metric), Some(value)) => {
+            Ok((id.parse().map_err(|_| bad())?, subject, metric, value.parse().map_err(|_| bad())?))
+        }
+        _ => Err(bad()),
+    }
+}
+
 /// Repository for persisted counters; get one from [`MetaStore::counters`].
 #[derive(Debug, Clone, Copy)]
 pub struct Counters<'a> {
@@ -94,20 +107,24 @@ impl<'a> Counters<'a> {
         ids.dedup();
         let mut found: HashMap<(i64, String, String), i64> = HashMap::new();
         for chunk in ids.chunks(crate::store::IN_CHUNK) {
+            // One row of `id:subject:metric:value` records: a page's counters are a few
+            // hundred rows, and rows handed over one by one cost more than finding them.
             let placeholders = crate::store::in_placeholders(chunk.len());
             let sql = format!(
-                "SELECT id, subject, metric, value FROM counters WHERE id IN ({placeholders})"
+                "SELECT string_agg(CAST(id AS TEXT) || ':' || subject || ':' || metric || ':' \
+                 || CAST(value AS TEXT), ',') FROM counters WHERE id IN ({placeholders})"
             );
-            let rows = with_pool!(self.store, |pool| {
-                let mut query = sqlx::query_as::<_, (i64, String, String, i64)>(&sql);
+            let text: Option<String> = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_scalar(&sql);
                 for id in chunk {
                     query = query.bind(*id);
                 }
-                query.fetch_all(pool).await
+                query.fetch_one(pool).await
             })
             .map_err(db)?;
-            for (id, subject, metric, value) in rows {
-                found.insert((id, subject, metric), value);
+            for record in text.as_deref().unwrap_or_default().split(',').filter(|r| !r.is_empty()) {
+                let (id, subject, metric, value) = counter_record(record)?;
+                found.insert((id, subject.to_owned(), metric.to_owned()), value);
             }
         }
         Ok(keys

@@ -46,6 +46,23 @@ impl From<StoredRendition> for RenditionRow {
     }
 }
 
+/// One record of [`Renditions::for_videos`]'s aggregate: six fields joined by U+001F.
+fn rendition_record(record: &str) -> Result<RenditionRow> {
+    let bad = || db(sqlx::Error::Decode(format!("rendition record {record:?}").into()));
+    let fields: Vec<&str> = record.split('\u{1f}').collect();
+    let [video_id, name, height, bandwidth, spec_json, created_at_ms] = fields[..] else {
+        return Err(bad());
+    };
+    Ok(RenditionRow {
+        video_id: Id::from_i64(video_id.parse().map_err(|_| bad())?),
+        name: name.to_owned(),
+        height: height.parse().map_err(|_| bad())?,
+        bandwidth: bandwidth.parse().map_err(|_| bad())?,
+        spec_json: spec_json.to_owned(),
+        created_at_ms: created_at_ms.parse().map_err(|_| bad())?,
+    })
+}
+
 const PUT: &str = "INSERT INTO video_renditions \
      (video_id, name, height, bandwidth, spec_json, created_at_ms) \
      VALUES ($1, $2, $3, $4, $5, $6) \
@@ -118,22 +135,35 @@ impl<'a> Renditions<'a> {
         ids.dedup();
         let mut out: std::collections::HashMap<Id, Vec<RenditionRow>> =
             std::collections::HashMap::new();
+        // One row per chunk: fields joined by the unit separator, records by the record
+        // separator (control characters never appear raw in JSON nor in rung names); a page
+        // has a few hundred renditions, and rows handed over one by one cost more than
+        // finding them.
+        let chr = match self.store.backend() {
+            crate::Backend::Sqlite => "char",
+            crate::Backend::Postgres => "chr",
+        };
         for chunk in ids.chunks(crate::store::IN_CHUNK) {
             let placeholders = crate::store::in_placeholders(chunk.len());
             let sql = format!(
-                "SELECT video_id, name, height, bandwidth, spec_json, created_at_ms \
+                "SELECT string_agg(CAST(video_id AS TEXT) || {chr}(31) || name || {chr}(31) \
+                 || CAST(height AS TEXT) || {chr}(31) || CAST(bandwidth AS TEXT) || {chr}(31) \
+                 || spec_json || {chr}(31) || CAST(created_at_ms AS TEXT), {chr}(30)) \
                  FROM video_renditions WHERE video_id IN ({placeholders})"
             );
-            let rows = with_pool!(self.store, |pool| {
-                let mut query = sqlx::query_as::<_, StoredRendition>(&sql);
+            let text: Option<String> = with_pool!(self.store, |pool| {
+                let mut query = sqlx::query_scalar(&sql);
                 for id in chunk {
                     query = query.bind(*id);
                 }
-                query.fetch_all(pool).await
+                query.fetch_one(pool).await
             })
             .map_err(db)?;
-            for row in rows {
-                let row = RenditionRow::from(row);
+            for record in text.as_deref().unwrap_or_default().split('\u{1e}') {
+                if record.is_empty() {
+                    continue;
+                }
+                let row = rendition_record(record)?;
                 out.entry(row.video_id).or_default().push(row);
             }
         }
