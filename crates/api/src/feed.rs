@@ -132,7 +132,7 @@ impl FeedCache {
                 HeadState::Missing => {
                     let head =
                         Arc::new(entries(meta.feed().outbox(creator, None, head_len).await?));
-                    self.remember(creator, now_ms, head.clone());
+                    store_head(&self.heads, creator, now_ms, head.clone());
                     head
                 }
             };
@@ -151,10 +151,6 @@ impl FeedCache {
             }
         }
         Ok(found)
-    }
-
-    fn remember(&self, creator: Id, now_ms: i64, head: Arc<Vec<FeedEntry>>) {
-        store_head(&self.heads, creator, now_ms, head);
     }
 
     /// Reads `creator`'s head again off the request path; `now_ms` stamps it (the clock the

@@ -356,18 +356,7 @@ impl<'a> Feed<'a> {
         before: Option<FeedPosition>,
         limit: u32,
     ) -> Result<Vec<FeedItem>> {
-        let (at, id) = bounds(before);
-        let text: Option<String> = with_pool!(self.store, |pool| {
-            sqlx::query_scalar(INBOX_ROWS)
-                .bind(user.as_i64())
-                .bind(at)
-                .bind(id)
-                .bind(i64::from(limit))
-                .fetch_one(pool)
-                .await
-        })
-        .map_err(db)?;
-        item_list(text.as_deref())
+        self.item_page(INBOX_ROWS, user, before, limit).await
     }
 
     /// Everything a feed read of `user` starts from, in one query: everyone they follow (at
@@ -433,17 +422,19 @@ impl<'a> Feed<'a> {
         Ok(rows.into_iter().map(item).collect())
     }
 
-    /// `author`'s outbox: published, non-private videos, newest first after `before`.
-    pub async fn outbox(
+    /// Runs `sql`, a page query of one `string_agg` row of `video:author:at` triples keyed by
+    /// `key` (`$1`) after `before` (`$2`, `$3`), `limit` (`$4`) deep, newest first.
+    async fn item_page(
         &self,
-        author: Id,
+        sql: &'static str,
+        key: Id,
         before: Option<FeedPosition>,
         limit: u32,
     ) -> Result<Vec<FeedItem>> {
         let (at, id) = bounds(before);
         let text: Option<String> = with_pool!(self.store, |pool| {
-            sqlx::query_scalar(OUTBOX)
-                .bind(author.as_i64())
+            sqlx::query_scalar(sql)
+                .bind(key.as_i64())
                 .bind(at)
                 .bind(id)
                 .bind(i64::from(limit))
@@ -452,6 +443,16 @@ impl<'a> Feed<'a> {
         })
         .map_err(db)?;
         item_list(text.as_deref())
+    }
+
+    /// `author`'s outbox: published, non-private videos, newest first after `before`.
+    pub async fn outbox(
+        &self,
+        author: Id,
+        before: Option<FeedPosition>,
+        limit: u32,
+    ) -> Result<Vec<FeedItem>> {
+        self.item_page(OUTBOX, author, before, limit).await
     }
 
     /// The creators `user` follows whose stored follower count is at least `min_followers`

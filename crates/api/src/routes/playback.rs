@@ -4,6 +4,7 @@
 //! MPEG-DASH MPD), generated per request from the stored renditions so every segment URL
 //! in them is signed and a rung that finished a moment ago is already listed.
 
+use std::collections::HashMap;
 use std::path::Path as FsPath;
 
 use axum::extract::{Path, State};
@@ -227,7 +228,7 @@ pub(crate) async fn listable_views_in_order(
     authors: &[Id],
 ) -> ApiResult<Vec<VideoView>> {
     let meta = state.meta();
-    let (mut found, counts, mut users, mut renditions) = tokio::try_join!(
+    let (mut found, counts, mut users, renditions) = tokio::try_join!(
         async { Ok::<_, ApiError>(meta.videos().by_ids(ids).await?) },
         counts_of(state, ids),
         async { Ok::<_, ApiError>(meta.users().by_ids(authors).await?) },
@@ -245,14 +246,7 @@ pub(crate) async fn listable_views_in_order(
     if !missing.is_empty() {
         users.extend(meta.users().by_ids(&missing).await?);
     }
-    Ok(videos
-        .into_iter()
-        .map(|(v, counts)| {
-            let author = users.get(&v.author_id).cloned();
-            let decoded = decode_renditions(v.id, renditions.remove(&v.id).unwrap_or_default());
-            view_of(state, v, counts, author, decoded)
-        })
-        .collect())
+    Ok(views_of(state, videos, &users, renditions))
 }
 
 pub(crate) async fn video_views(state: &AppState, videos: Vec<Video>) -> ApiResult<Vec<VideoView>> {
@@ -260,21 +254,29 @@ pub(crate) async fn video_views(state: &AppState, videos: Vec<Video>) -> ApiResu
     let authors: Vec<Id> = videos.iter().map(|v| v.author_id).collect();
     // Independent reads: issued together, the page waits for the slowest instead of the sum.
     let meta = state.meta();
-    let (counts, users, mut renditions) = tokio::try_join!(
+    let (counts, users, renditions) = tokio::try_join!(
         counts_of(state, &ids),
         async { Ok::<_, ApiError>(meta.users().by_ids(&authors).await?) },
         async { Ok::<_, ApiError>(meta.renditions().for_videos(&ids).await?) },
     )?;
-    Ok(videos
+    Ok(views_of(state, videos.into_iter().zip(counts), &users, renditions))
+}
+
+/// The views of `videos` (with their counts) from the page's authors and stored renditions.
+fn views_of(
+    state: &AppState,
+    videos: impl IntoIterator<Item = (Video, CountsView)>,
+    users: &HashMap<Id, quicktok_meta::User>,
+    mut renditions: HashMap<Id, Vec<quicktok_meta::RenditionRow>>,
+) -> Vec<VideoView> {
+    videos
         .into_iter()
-        .zip(counts)
         .map(|(v, counts)| {
             let author = users.get(&v.author_id).cloned();
-            let rows = renditions.remove(&v.id).unwrap_or_default();
-            let decoded = decode_renditions(v.id, rows);
+            let decoded = decode_renditions(v.id, renditions.remove(&v.id).unwrap_or_default());
             view_of(state, v, counts, author, decoded)
         })
-        .collect())
+        .collect()
 }
 
 fn view_of(
