@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use quicktok_core::Id;
 
 use crate::error::{Result, db};
+use crate::read_conns::with_read;
 use crate::store::{MetaStore, with_pool};
 
 /// Which counter: a subject (`video` or `user`), its id, a metric (`likes`, `plays`...).
@@ -114,7 +115,7 @@ impl<'a> Counters<'a> {
                 "SELECT string_agg(CAST(id AS TEXT) || ':' || subject || ':' || metric || ':' \
                  || CAST(value AS TEXT), ',') FROM counters WHERE id IN ({placeholders})"
             );
-            let text: Option<String> = with_pool!(self.store, |pool| {
+            let text: Option<String> = with_read!(self.store, |pool| {
                 let mut query = sqlx::query_scalar(&sql);
                 for id in chunk {
                     query = query.bind(*id);

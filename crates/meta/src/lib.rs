@@ -16,6 +16,7 @@ mod fingerprints;
 mod notifications;
 mod pipeline_jobs;
 mod plays;
+mod read_conns;
 mod recommend_state;
 mod refresh_tokens;
 mod renditions;

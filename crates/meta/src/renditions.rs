@@ -6,6 +6,7 @@
 use quicktok_core::Id;
 
 use crate::error::{MetaError, Result, db, is_foreign_key_violation};
+use crate::read_conns::with_read;
 use crate::store::{MetaStore, with_pool};
 
 /// One rendition of a video.
@@ -151,7 +152,7 @@ impl<'a> Renditions<'a> {
                  || spec_json || {chr}(31) || CAST(created_at_ms AS TEXT), {chr}(30)) \
                  FROM video_renditions WHERE video_id IN ({placeholders})"
             );
-            let text: Option<String> = with_pool!(self.store, |pool| {
+            let text: Option<String> = with_read!(self.store, |pool| {
                 let mut query = sqlx::query_scalar(&sql);
                 for id in chunk {
                     query = query.bind(*id);

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -19,6 +20,7 @@ use crate::fingerprints::Fingerprints;
 use crate::notifications::Notifications;
 use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
+use crate::read_conns::ReadConns;
 use crate::recommend_state::RecommendState;
 use crate::refresh_tokens::RefreshTokens;
 use crate::renditions::Renditions;
@@ -71,6 +73,8 @@ pub(crate) use with_pool;
 #[derive(Clone)]
 pub struct MetaStore {
     pool: Pool,
+    /// A SQLite file's connections for hot reads (see `read_conns`).
+    reads: Option<Arc<ReadConns>>,
 }
 
 impl fmt::Debug for MetaStore {
@@ -93,9 +97,24 @@ impl MetaStore {
             return Err(MetaError::InvalidConfig("max_connections must be at least 1".into()));
         }
         let acquire_timeout = Duration::from_millis(cfg.acquire_timeout_ms);
+        let mut reads = None;
         let pool = match target(cfg, data_dir)? {
             Target::Sqlite { options, in_memory } => {
-                let mut pool_options = SqlitePoolOptions::new().acquire_timeout(acquire_timeout);
+                // A memory database is one connection: reads share it through the pool.
+                if !in_memory {
+                    reads = Some(Arc::new(ReadConns::new(
+                        options.clone(),
+                        cfg.max_connections,
+                        acquire_timeout,
+                    )));
+                }
+                // No liveness ping on acquire: a SQLite connection is a file handle in this
+                // process, not a socket that can drop, and each ping is a round trip to the
+                // connection's worker thread before every query (sqlx still pings once on
+                // release, which catches a connection left mid-statement).
+                let mut pool_options = SqlitePoolOptions::new()
+                    .acquire_timeout(acquire_timeout)
+                    .test_before_acquire(false);
                 pool_options = if in_memory {
                     // A shared-cache memory database lives only while a connection is open,
                     // and shared-cache locking ignores busy_timeout: one connection, kept
@@ -132,7 +151,7 @@ impl MetaStore {
                 Pool::Postgres(pool)
             }
         };
-        Ok(MetaStore { pool })
+        Ok(MetaStore { pool, reads })
     }
 
     /// The database engine in use.
@@ -153,6 +172,9 @@ impl MetaStore {
     /// Waits for in-flight queries, then closes every connection. Later calls fail with
     /// [`MetaError::Unavailable`].
     pub async fn close(&self) {
+        if let Some(reads) = &self.reads {
+            reads.close().await;
+        }
         with_pool!(self, |pool| pool.close().await)
     }
 
@@ -244,6 +266,10 @@ impl MetaStore {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    pub(crate) fn read_conns(&self) -> Option<&ReadConns> {
+        self.reads.as_deref()
     }
 }
 

@@ -3,6 +3,7 @@
 use quicktok_core::Id;
 
 use crate::error::{MetaError, Result, db, unique_violation};
+use crate::read_conns::with_read;
 use crate::store::{MetaStore, with_pool};
 
 /// A stored account.
@@ -123,7 +124,7 @@ impl<'a> Users<'a> {
                 "SELECT id, username, password_hash, display_name, created_at_ms \
                  FROM users WHERE id IN ({placeholders})"
             );
-            let rows = with_pool!(self.store, |pool| {
+            let rows = with_read!(self.store, |pool| {
                 let mut query = sqlx::query_as::<_, UserRow>(&sql);
                 for id in chunk {
                     query = query.bind(*id);

@@ -13,6 +13,7 @@ use quicktok_core::Id;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, Result, db, is_foreign_key_violation, unique_violation};
+use crate::read_conns::with_read;
 use crate::store::{MetaStore, with_pool};
 
 /// Where a video is in its lifecycle.
@@ -452,7 +453,7 @@ impl<'a> Videos<'a> {
                      archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, \
                      expires_at_ms FROM videos WHERE id IN ({placeholders})"
                 );
-                let found = with_pool!(self.store, |pool| {
+                let found = with_read!(self.store, |pool| {
                     let mut query = sqlx::query_as::<_, VideoRow>(&sql);
                     for id in chunk {
                         query = query.bind(*id);
@@ -726,7 +727,7 @@ impl<'a> Videos<'a> {
                 "SELECT video_id, blob_id FROM video_covers WHERE video_id IN ({placeholders}) \
                  ORDER BY video_id, idx"
             );
-            let rows = with_pool!(self.store, |pool| {
+            let rows = with_read!(self.store, |pool| {
                 let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
                 for id in chunk {
                     query = query.bind(id.as_i64());
@@ -866,7 +867,7 @@ impl<'a> Videos<'a> {
             let placeholders = crate::store::in_placeholders(chunk.len());
             let sql =
                 format!("SELECT video_id, tag FROM video_tags WHERE video_id IN ({placeholders})");
-            let rows = with_pool!(self.store, |pool| {
+            let rows = with_read!(self.store, |pool| {
                 let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
                 for id in chunk {
                     query = query.bind(*id);
