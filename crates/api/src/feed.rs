@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use quicktok_core::Id;
-use quicktok_meta::{Activity, FeedItem, InboxRow, MetaError, MetaStore};
+use quicktok_meta::{Activity, FeedItem, InboxRow, MetaError, MetaStore, ReaderGraph, ReaderStart};
 use quicktok_social::{FeedConfig, FeedCursor, FeedEntry, FeedPage, merge_page};
 
 fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
@@ -45,12 +45,84 @@ struct Heads {
     refreshing: HashSet<Id>,
 }
 
-/// What a node's feed readers share: who the celebrities are and the newest entries of
-/// their outboxes.
+/// A reader's follows as a page read uses them: whom they follow, less anyone on either
+/// side of a block with them, by id; `truncated` when they follow more than
+/// `reader_followees_max` (their reads check follows in the store instead).
+#[derive(Debug, Default)]
+struct ReaderFollows {
+    followed: Vec<Id>,
+    truncated: bool,
+}
+
+impl ReaderFollows {
+    fn of(graph: ReaderGraph) -> ReaderFollows {
+        let blocked: HashSet<Id> = graph.blocked.into_iter().collect();
+        // Filtering keeps the store's order by id, which `follows` searches.
+        let followed = graph.followees.into_iter().filter(|f| !blocked.contains(f)).collect();
+        ReaderFollows { followed, truncated: graph.truncated }
+    }
+
+    fn follows(&self, creator: Id) -> bool {
+        self.followed.binary_search(&creator).is_ok()
+    }
+}
+
+/// The readers' follows a node keeps, each with when it was read, and how many times any was
+/// dropped: a read keeps what it loaded only if nothing was dropped meanwhile, so a change
+/// made during the load is never hidden behind the list from before it.
+#[derive(Debug, Default)]
+struct Graphs {
+    by_reader: HashMap<Id, (i64, Arc<ReaderFollows>)>,
+    drops: u64,
+}
+
+/// The node's cached reader follows (`social.feed.reader_graph_cache_ms`), shared with what
+/// must drop them when a reader's graph changes: this node's follow and block handlers, and
+/// its consumer of the `social` topic for changes made on other nodes.
+#[derive(Debug, Clone, Default)]
+pub struct ReaderGraphs(Arc<Mutex<Graphs>>);
+
+impl ReaderGraphs {
+    /// Drops `reader`'s cached follows: their next read loads them again.
+    pub fn forget(&self, reader: Id) {
+        let mut graphs = lock(&self.0);
+        graphs.by_reader.remove(&reader);
+        graphs.drops = graphs.drops.wrapping_add(1);
+    }
+
+    /// `reader`'s follows if kept and younger than `ttl_ms`; else the drop count to hand to
+    /// [`ReaderGraphs::keep`] after loading them.
+    fn cached(&self, reader: Id, now_ms: i64, ttl_ms: i64) -> Result<Arc<ReaderFollows>, u64> {
+        let graphs = lock(&self.0);
+        match graphs.by_reader.get(&reader) {
+            Some((at, follows)) if (0..ttl_ms).contains(&now_ms.saturating_sub(*at)) => {
+                Ok(follows.clone())
+            }
+            _ => Err(graphs.drops),
+        }
+    }
+
+    /// Keeps `follows`, loaded at `now_ms` after [`ReaderGraphs::cached`] answered `drops`,
+    /// unless something was dropped since.
+    fn keep(&self, reader: Id, now_ms: i64, follows: Arc<ReaderFollows>, drops: u64, max: usize) {
+        let mut graphs = lock(&self.0);
+        if graphs.drops != drops || max == 0 {
+            return;
+        }
+        if graphs.by_reader.len() >= max && !graphs.by_reader.contains_key(&reader) {
+            graphs.by_reader.clear();
+        }
+        graphs.by_reader.insert(reader, (now_ms, follows));
+    }
+}
+
+/// What a node's feed readers share: who the celebrities are, the newest entries of their
+/// outboxes, and the readers' own follows.
 #[derive(Debug, Default)]
 pub struct FeedCache {
     celebrities: Mutex<Option<(i64, Arc<HashSet<Id>>)>>,
     heads: Arc<Mutex<Heads>>,
+    graphs: ReaderGraphs,
 }
 
 /// How a cached head may answer a read at a given moment.
@@ -64,6 +136,37 @@ enum HeadState {
 }
 
 impl FeedCache {
+    /// The readers' cached follows, for whatever must drop them on a change.
+    pub fn graphs(&self) -> &ReaderGraphs {
+        &self.graphs
+    }
+
+    /// `user`'s follows from the cache, or from the store along with the rest of the read's
+    /// start (then kept for the next reads); and that start.
+    async fn reader_start(
+        &self,
+        meta: &MetaStore,
+        cfg: &FeedConfig,
+        now_ms: i64,
+        user: Id,
+        before: Option<(i64, Id)>,
+        depth: u32,
+    ) -> Result<(Arc<ReaderFollows>, ReaderStart), MetaError> {
+        let ttl = i64::try_from(cfg.reader_graph_cache_ms).unwrap_or(i64::MAX);
+        let feed = meta.feed();
+        match self.graphs.cached(user, now_ms, ttl) {
+            Ok(follows) => Ok((follows, feed.reader_start(user, None, before, depth).await?)),
+            Err(drops) => {
+                let max = cfg.reader_followees_max;
+                let mut start = feed.reader_start(user, Some(max), before, depth).await?;
+                let follows = Arc::new(ReaderFollows::of(start.graph.take().unwrap_or_default()));
+                let readers = if ttl > 0 { cfg.reader_graph_cache_readers as usize } else { 0 };
+                self.graphs.keep(user, now_ms, follows.clone(), drops, readers);
+                Ok((follows, start))
+            }
+        }
+    }
+
     /// The creators at or above `celebrity_followers`, read again once the cached list is
     /// `celebrity_cache_ms` old (a small partial index answers).
     async fn celebrities(
@@ -201,35 +304,32 @@ pub async fn read_page(
     let feed = meta.feed();
     let before = after.map(|c| (c.at_ms, c.video_id));
     let depth = limit.saturating_add(1);
-    let max = cfg.reader_followees_max;
-    let mut start = feed.reader_start(user, max, before, depth).await?;
+    let (follows, mut start) = cache.reader_start(meta, cfg, now_ms, user, before, depth).await?;
     if !has_complete_inbox(cfg, start.activity, now_ms) {
         rebuild(meta, cfg, cache, user, now_ms).await?;
         feed.mark_fresh(user, now_ms).await?;
-        start = feed.reader_start(user, max, before, depth).await?;
+        start = feed.reader_start(user, None, before, depth).await?;
     }
-    if start.graph.truncated {
+    if follows.truncated {
         return read_page_checked_in_store(meta, cfg, cache, now_ms, user, before, limit).await;
     }
-    let blocked: HashSet<Id> = start.graph.blocked.into_iter().collect();
-    let followed: HashSet<Id> =
-        start.graph.followees.into_iter().filter(|f| !blocked.contains(f)).collect();
     let celebrities = cache.celebrities(meta, cfg, now_ms).await?;
-    let pulled: Vec<Id> = followed.iter().copied().filter(|f| celebrities.contains(f)).collect();
+    let pulled: Vec<Id> =
+        follows.followed.iter().copied().filter(|f| celebrities.contains(f)).collect();
     let mut sources = Vec::with_capacity(pulled.len() + 1);
-    sources.push(inbox_entries(meta, user, &followed, start.inbox, before, depth).await?);
+    sources.push(inbox_entries(meta, user, &follows, start.inbox, before, depth).await?);
     sources.extend(cache.outboxes(meta, cfg, now_ms, &pulled, before, depth).await?);
     Ok(merge_page(sources, limit as usize))
 }
 
-/// `depth` entries of `user`'s inbox after `before` whose authors are in `followed` (rows of
+/// `depth` entries of `user`'s inbox after `before` whose authors `follows` has (rows of
 /// an unfollow the fan-out has not deleted yet are skipped), starting from `first` (the
 /// first read's rows) and reading on past skipped rows a few times before asking the store
 /// to check each row.
 async fn inbox_entries(
     meta: &MetaStore,
     user: Id,
-    followed: &HashSet<Id>,
+    follows: &ReaderFollows,
     first: Vec<FeedItem>,
     before: Option<(i64, Id)>,
     depth: u32,
@@ -240,7 +340,7 @@ async fn inbox_entries(
     for read in 1..=INBOX_READS {
         let complete = rows.len() < want as usize;
         let from = rows.last().map(|r| (r.at_ms, r.video_id));
-        kept.extend(entries(rows).into_iter().filter(|e| followed.contains(&e.author_id)));
+        kept.extend(entries(rows).into_iter().filter(|e| follows.follows(e.author_id)));
         if complete || kept.len() == depth as usize {
             return Ok(kept);
         }
@@ -392,9 +492,10 @@ mod tests {
 
         let cfg = FeedConfig::default();
         let in_store = FeedConfig { reader_followees_max: 1, ..cfg.clone() };
-        let cache = FeedCache::default();
         let mut pages = Vec::new();
         for cfg in [&cfg, &in_store] {
+            // Its own cache: the first reads keep the follows they loaded.
+            let cache = FeedCache::default();
             let (mut all, mut after) = (Vec::new(), None);
             loop {
                 let page = read_page(&meta, cfg, &cache, 0, Id(2), after, 7).await.unwrap();
@@ -510,5 +611,72 @@ mod tests {
         publish_by(&meta, 205, 3, 7_000).await;
         let page = read_page(&meta, &cfg, &cache, later + 1, Id(2), None, 2).await.unwrap();
         assert_eq!(ids(&page.items), [204, 203]);
+    }
+
+    #[tokio::test]
+    async fn a_readers_follows_are_kept_until_a_change_drops_them_or_they_expire() {
+        let meta = store_with_videos(0).await;
+        for id in 2..=4 {
+            user(&meta, id).await;
+        }
+        let social = meta.social();
+        social.follow(Id(2), Id(3), Id(900), 0).await.unwrap();
+        let rows = [publish_by(&meta, 200, 3, 5_000).await, publish_by(&meta, 201, 4, 5_001).await];
+        let rows = rows.map(|item| InboxRow { user_id: Id(2), item });
+        meta.feed().push(&rows).await.unwrap();
+        let (cfg, cache) = (FeedConfig::default(), FeedCache::default());
+        let now = 10 * 86_400_000;
+        meta.feed().mark_fresh(Id(2), now).await.unwrap();
+        let read = async |at: i64| {
+            ids(&read_page(&meta, &cfg, &cache, at, Id(2), None, 10).await.unwrap().items)
+        };
+        // Creator 4 is not followed: their row is skipped.
+        assert_eq!(read(now).await, [200]);
+        // A follow the node was not told of is not seen while the follows are kept...
+        social.follow(Id(2), Id(4), Id(901), now).await.unwrap();
+        assert_eq!(read(now + 1).await, [200]);
+        // ...and is once they are dropped (as the handlers and the consumer do).
+        cache.graphs().forget(Id(2));
+        assert_eq!(read(now + 2).await, [201, 200]);
+        // Unseen changes show once the kept follows are `reader_graph_cache_ms` old.
+        social.unfollow(Id(2), Id(3)).await.unwrap();
+        let ttl = cfg.reader_graph_cache_ms as i64;
+        assert_eq!(read(now + 2 + ttl - 1).await, [201, 200]);
+        assert_eq!(read(now + 2 + ttl).await, [201]);
+        // With the cache off, every read loads them.
+        let off = FeedConfig { reader_graph_cache_ms: 0, ..cfg.clone() };
+        social.follow(Id(2), Id(3), Id(902), now).await.unwrap();
+        let page = read_page(&meta, &off, &cache, now + 3 + ttl, Id(2), None, 10).await.unwrap();
+        assert_eq!(ids(&page.items), [201, 200]);
+    }
+
+    #[test]
+    fn follows_loaded_across_a_drop_are_not_kept_and_the_cache_is_bounded() {
+        let graphs = ReaderGraphs::default();
+        let follows = Arc::new(ReaderFollows { followed: vec![Id(3)], truncated: false });
+        // A drop (of anyone) between the miss and the load's end: the load may predate the
+        // change, so it is not kept.
+        let drops = graphs.cached(Id(1), 0, 1_000).unwrap_err();
+        graphs.forget(Id(9));
+        graphs.keep(Id(1), 0, follows.clone(), drops, 10);
+        assert!(graphs.cached(Id(1), 0, 1_000).is_err());
+        let drops = graphs.cached(Id(1), 0, 1_000).unwrap_err();
+        graphs.keep(Id(1), 0, follows.clone(), drops, 10);
+        assert!(graphs.cached(Id(1), 999, 1_000).unwrap().follows(Id(3)));
+        assert!(graphs.cached(Id(1), 1_000, 1_000).is_err());
+        // Past `max` readers the cache starts over.
+        for reader in 2..=3 {
+            let drops = graphs.cached(Id(reader), 0, 1_000).unwrap_err();
+            graphs.keep(Id(reader), 0, follows.clone(), drops, 2);
+        }
+        assert!(graphs.cached(Id(1), 0, 1_000).is_err());
+        assert!(graphs.cached(Id(3), 0, 1_000).is_ok());
+        // Blocked followees are left out of the follows.
+        let graph = ReaderGraph {
+            followees: vec![Id(2), Id(3), Id(4)],
+            blocked: vec![Id(3)],
+            truncated: false,
+        };
+        assert_eq!(ReaderFollows::of(graph).followed, [Id(2), Id(4)]);
     }
 }

@@ -38,6 +38,10 @@ struct Args {
     /// Users in the `feed` section's synthetic graph (videos are ten per user).
     #[arg(long, default_value_t = 100_000)]
     feed_users: usize,
+    /// Keep the `feed` section's generated store (its path is printed) to try queries on
+    /// it afterwards, e.g. with `sqlite3`.
+    #[arg(long)]
+    keep_feed_db: bool,
 }
 
 const PAYLOAD: usize = 256;
@@ -491,6 +495,7 @@ async fn main() -> anyhow::Result<()> {
                         median_followees: 200.0,
                         active_fraction: 0.1,
                         reads: scaled(2_000),
+                        keep_db: args.keep_feed_db,
                     },
                 )
                 .await?

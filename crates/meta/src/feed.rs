@@ -8,6 +8,7 @@
 use quicktok_core::Id;
 
 use crate::error::{Result, db};
+use crate::read_conns::with_read;
 use crate::store::{MetaStore, with_pool};
 
 /// One feed entry: a video, its author and its place in the feed.
@@ -63,14 +64,30 @@ const INBOX_PAGE: &str = "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbo
      ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4";
 // The same page for a reader whose follows and blocks the caller already holds: only the
 // covering index and the videos' visibility, no per-row graph probes; handed over as one
-// row of `video:author:at` triples (the caller restores the order).
-const INBOX_ROWS: &str = "SELECT string_agg(CAST(video_id AS TEXT) || ':' || \
-     CAST(author_id AS TEXT) || ':' || CAST(at_ms AS TEXT), ',') FROM ( \
-     SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
-     JOIN videos v ON v.id = i.video_id \
-     WHERE i.user_id = $1 AND (i.at_ms, i.video_id) < ($2, $3) \
-     AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
-     ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $4) AS p";
+// row of `video:author:at` triples (the caller restores the order). A macro so the reader's
+// start queries embed it with their own parameter numbers.
+macro_rules! inbox_rows_sql {
+    ($user:literal, $at:literal, $id:literal, $limit:literal) => {
+        concat!(
+            "SELECT string_agg(CAST(video_id AS TEXT) || ':' || ",
+            "CAST(author_id AS TEXT) || ':' || CAST(at_ms AS TEXT), ',') FROM ( ",
+            "SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i ",
+            "JOIN videos v ON v.id = i.video_id ",
+            "WHERE i.user_id = ",
+            $user,
+            " AND (i.at_ms, i.video_id) < (",
+            $at,
+            ", ",
+            $id,
+            ") ",
+            "AND v.status = 'published' AND NOT v.private AND v.kind = 'video' ",
+            "ORDER BY i.at_ms DESC, i.video_id DESC LIMIT ",
+            $limit,
+            ") AS p"
+        )
+    };
+}
+const INBOX_ROWS: &str = inbox_rows_sql!("$1", "$2", "$3", "$4");
 const RAW_INBOX: &str = "SELECT video_id, author_id, at_ms FROM feed_inbox WHERE user_id = $1 \
      ORDER BY at_ms DESC, video_id DESC LIMIT $2";
 // One row of `video:author:at` triples, like [`INBOX_ROWS`]: outbox heads are read for every
@@ -91,20 +108,23 @@ const CELEBRITY_IDS: &str = "SELECT id FROM counters \
 // costs more to hand over than to find): everyone the reader follows (a range of the follows
 // primary key, `$2` at most), everyone on either side of a block with them, when they were
 // last seen, and the first inbox page after ($3, $4), `$5` rows, as [`INBOX_ROWS`] reads it.
-const READER_START: &str = "SELECT \
-     (SELECT string_agg(CAST(followee_id AS TEXT), ',') FROM (SELECT followee_id FROM follows \
-      WHERE follower_id = $1 ORDER BY followee_id LIMIT $2) AS f), \
-     (SELECT string_agg(CAST(id AS TEXT), ',') FROM (SELECT blocked_id AS id FROM blocks \
-      WHERE blocker_id = $1 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1) AS b), \
-     (SELECT last_active_ms FROM user_activity WHERE user_id = $1), \
-     (SELECT stale FROM user_activity WHERE user_id = $1), \
-     (SELECT string_agg(CAST(video_id AS TEXT) || ':' || \
-      CAST(author_id AS TEXT) || ':' || CAST(at_ms AS TEXT), ',') FROM ( \
-      SELECT i.video_id, i.author_id, i.at_ms FROM feed_inbox i \
-      JOIN videos v ON v.id = i.video_id \
-      WHERE i.user_id = $1 AND (i.at_ms, i.video_id) < ($3, $4) \
-      AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
-      ORDER BY i.at_ms DESC, i.video_id DESC LIMIT $5) AS p)";
+const READER_START: &str = concat!(
+    "SELECT (SELECT string_agg(CAST(followee_id AS TEXT), ',') FROM (SELECT followee_id ",
+    "FROM follows WHERE follower_id = $1 ORDER BY followee_id LIMIT $2) AS f), ",
+    "(SELECT string_agg(CAST(id AS TEXT), ',') FROM (SELECT blocked_id AS id FROM blocks ",
+    "WHERE blocker_id = $1 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1) AS b), ",
+    "(SELECT last_active_ms FROM user_activity WHERE user_id = $1), ",
+    "(SELECT stale FROM user_activity WHERE user_id = $1), (",
+    inbox_rows_sql!("$1", "$3", "$4", "$5"),
+    ")"
+);
+// The same start for a reader whose graph the caller holds (cached): activity and inbox only.
+const READER_INBOX: &str = concat!(
+    "SELECT (SELECT last_active_ms FROM user_activity WHERE user_id = $1), ",
+    "(SELECT stale FROM user_activity WHERE user_id = $1), (",
+    inbox_rows_sql!("$1", "$2", "$3", "$4"),
+    ")"
+);
 const FOLLOWEES: &str = "SELECT followee_id FROM follows WHERE follower_id = $1 \
      ORDER BY id DESC LIMIT $2";
 const TRIM_EDGE: &str = "SELECT at_ms, video_id FROM feed_inbox WHERE user_id = $1 \
@@ -144,11 +164,17 @@ pub struct ReaderGraph {
 /// What a feed read starts from, read in one query by [`Feed::reader_start`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReaderStart {
-    pub graph: ReaderGraph,
+    /// The reader's graph when it was asked for.
+    pub graph: Option<ReaderGraph>,
     /// When the reader was last seen, if ever (as [`Feed::activity`] answers).
     pub activity: Option<Activity>,
     /// The first inbox page, as [`Feed::inbox_rows`] answers.
     pub inbox: Vec<FeedItem>,
+}
+
+/// A reader's activity from its two nullable columns (no row: never seen).
+fn activity(last_active: Option<i64>, stale: Option<bool>) -> Option<Activity> {
+    last_active.map(|last_active_ms| Activity { last_active_ms, stale: stale.unwrap_or(true) })
 }
 
 /// A `string_agg` of `video:author:at` triples (`None`: no rows), newest first.
@@ -359,20 +385,39 @@ impl<'a> Feed<'a> {
         self.item_page(INBOX_ROWS, user, before, limit).await
     }
 
-    /// Everything a feed read of `user` starts from, in one query: everyone they follow (at
-    /// most `max_followees`, by id), everyone on either side of a block with them, their
-    /// activity, and the first `limit` rows of their inbox after `before` (as
+    /// Everything a feed read of `user` starts from, in one query: with `graph` =
+    /// `Some(max_followees)`, everyone they follow (at most that many, by id) and everyone on
+    /// either side of a block with them (`None`: the caller holds those already); their
+    /// activity; and the first `limit` rows of their inbox after `before` (as
     /// [`Feed::inbox_rows`]).
     pub async fn reader_start(
         &self,
         user: Id,
-        max_followees: u32,
+        graph: Option<u32>,
         before: Option<FeedPosition>,
         limit: u32,
     ) -> Result<ReaderStart> {
-        type Row = (Option<String>, Option<String>, Option<i64>, Option<bool>, Option<String>);
         let (at, id) = bounds(before);
-        let (followees, blocked, last_active, stale, inbox): Row = with_pool!(self.store, |pool| {
+        let Some(max_followees) = graph else {
+            type Row = (Option<i64>, Option<bool>, Option<String>);
+            let (last_active, stale, inbox): Row = with_read!(self.store, |pool| {
+                sqlx::query_as(READER_INBOX)
+                    .bind(user.as_i64())
+                    .bind(at)
+                    .bind(id)
+                    .bind(i64::from(limit))
+                    .fetch_one(pool)
+                    .await
+            })
+            .map_err(db)?;
+            return Ok(ReaderStart {
+                graph: None,
+                activity: activity(last_active, stale),
+                inbox: item_list(inbox.as_deref())?,
+            });
+        };
+        type Row = (Option<String>, Option<String>, Option<i64>, Option<bool>, Option<String>);
+        let (followees, blocked, last_active, stale, inbox): Row = with_read!(self.store, |pool| {
             sqlx::query_as(READER_START)
                 .bind(user.as_i64())
                 .bind(i64::from(max_followees).saturating_add(1))
@@ -393,9 +438,11 @@ impl<'a> Feed<'a> {
             graph.followees.truncate(max_followees as usize);
             graph.truncated = true;
         }
-        let activity = last_active
-            .map(|last_active_ms| Activity { last_active_ms, stale: stale.unwrap_or(true) });
-        Ok(ReaderStart { graph, activity, inbox: item_list(inbox.as_deref())? })
+        Ok(ReaderStart {
+            graph: Some(graph),
+            activity: activity(last_active, stale),
+            inbox: item_list(inbox.as_deref())?,
+        })
     }
 
     /// Every user with at least `min_followers` stored followers (the celebrities), in no
@@ -432,7 +479,7 @@ impl<'a> Feed<'a> {
         limit: u32,
     ) -> Result<Vec<FeedItem>> {
         let (at, id) = bounds(before);
-        let text: Option<String> = with_pool!(self.store, |pool| {
+        let text: Option<String> = with_read!(self.store, |pool| {
             sqlx::query_scalar(sql)
                 .bind(key.as_i64())
                 .bind(at)
@@ -468,7 +515,7 @@ impl<'a> Feed<'a> {
 
     /// Whom `user` follows, most recent follow first, at most `limit`.
     pub async fn followees(&self, user: Id, limit: u32) -> Result<Vec<Id>> {
-        let rows: Vec<i64> = with_pool!(self.store, |pool| {
+        let rows: Vec<i64> = with_read!(self.store, |pool| {
             sqlx::query_scalar(FOLLOWEES)
                 .bind(user.as_i64())
                 .bind(i64::from(limit))
@@ -483,7 +530,7 @@ impl<'a> Feed<'a> {
     /// non-private videos of everyone `user` follows, computed from the follow graph in one
     /// query (`follows JOIN videos ORDER BY id DESC`). Benchmarks only.
     pub async fn pure_pull(&self, user: Id, limit: u32) -> Result<Vec<Id>> {
-        let rows: Vec<i64> = with_pool!(self.store, |pool| {
+        let rows: Vec<i64> = with_read!(self.store, |pool| {
             sqlx::query_scalar(PURE_PULL)
                 .bind(user.as_i64())
                 .bind(i64::from(limit))

@@ -2922,7 +2922,7 @@ pub async fn feed_reader_start_inbox_rows_and_celebrity_ids(db: &TestDb) {
     follow(db, 2, 1, 103).await;
     let feed = db.feed();
     let graph_of = |user: u64, max: u32| async move {
-        db.feed().reader_start(Id(user), max, None, 10).await.unwrap().graph
+        db.feed().reader_start(Id(user), Some(max), None, 10).await.unwrap().graph.unwrap()
     };
     // Followees by id, whatever the follow order; nobody blocked yet.
     let graph = graph_of(1, 10).await;
@@ -2939,16 +2939,23 @@ pub async fn feed_reader_start_inbox_rows_and_celebrity_ids(db: &TestDb) {
     let mut blocked = graph.blocked.clone();
     blocked.sort();
     assert_eq!(blocked, [Id(4), Id(5)]);
-    assert_eq!(feed.reader_start(Id(9), 10, None, 10).await.unwrap(), ReaderStart::default());
+    let nobody = ReaderStart { graph: Some(Default::default()), ..ReaderStart::default() };
+    assert_eq!(feed.reader_start(Id(9), Some(10), None, 10).await.unwrap(), nobody);
+    assert_eq!(feed.reader_start(Id(9), None, None, 10).await.unwrap(), ReaderStart::default());
 
-    // Activity comes along, as `activity` reads it.
-    assert_eq!(feed.reader_start(Id(1), 10, None, 10).await.unwrap().activity, None);
+    // Activity comes along, as `activity` reads it, with or without the graph.
+    let activity_of = |graph: Option<u32>| async move {
+        db.feed().reader_start(Id(1), graph, None, 10).await.unwrap().activity
+    };
+    assert_eq!((activity_of(Some(10)).await, activity_of(None).await), (None, None));
     feed.touch(Id(1), NOW, NOW - 1).await.unwrap();
     let stale = Activity { last_active_ms: NOW, stale: true };
-    assert_eq!(feed.reader_start(Id(1), 10, None, 10).await.unwrap().activity, Some(stale));
+    assert_eq!(activity_of(Some(10)).await, Some(stale));
+    assert_eq!(activity_of(None).await, Some(stale));
     feed.mark_fresh(Id(1), NOW + 5).await.unwrap();
     let fresh = Activity { last_active_ms: NOW + 5, stale: false };
-    assert_eq!(feed.reader_start(Id(1), 10, None, 10).await.unwrap().activity, Some(fresh));
+    assert_eq!(activity_of(Some(10)).await, Some(fresh));
+    assert_eq!(activity_of(None).await, Some(fresh));
     assert_eq!(feed.activity(Id(1)).await.unwrap(), Some(fresh));
 
     // Inbox rows keep only visible videos; follows and blocks are the caller's to filter.
@@ -2966,12 +2973,17 @@ pub async fn feed_reader_start_inbox_rows_and_celebrity_ids(db: &TestDb) {
     let after = Some((first[0].at_ms, first[0].video_id));
     assert_eq!(video_ids(&feed.inbox_rows(Id(1), after, 10).await.unwrap()), [11, 10]);
     assert!(feed.inbox_rows(Id(2), None, 10).await.unwrap().is_empty());
-    // The start's inbox page is the same page, after the same cursor.
+    // The start's inbox page is the same page, after the same cursor, with or without the
+    // graph.
     for (before, limit) in [(None, 10), (None, 1), (after, 10), (after, 1)] {
-        let start = feed.reader_start(Id(1), 10, before, limit).await.unwrap();
-        assert_eq!(start.inbox, feed.inbox_rows(Id(1), before, limit).await.unwrap());
+        let page = feed.inbox_rows(Id(1), before, limit).await.unwrap();
+        for graph in [Some(10), None] {
+            let start = feed.reader_start(Id(1), graph, before, limit).await.unwrap();
+            assert_eq!(start.inbox, page);
+        }
     }
-    assert!(feed.reader_start(Id(2), 10, None, 10).await.unwrap().inbox.is_empty());
+    assert!(feed.reader_start(Id(2), Some(10), None, 10).await.unwrap().inbox.is_empty());
+    assert!(feed.reader_start(Id(2), None, None, 10).await.unwrap().inbox.is_empty());
 
     // Celebrities: every user whose stored follower count reaches the threshold.
     let key = |id: u64| crate::CounterKey { subject: "user", id: Id(id), metric: "followers" };

@@ -329,12 +329,14 @@ impl App {
             for topic in [quicktok_core::SOCIAL_TOPIC, crate::notifications::VIDEOS_TOPIC] {
                 let (l, m, h, t) =
                     (log.clone(), meta.clone(), state.notification_hub().clone(), shutdown.clone());
+                let graphs = state.feed_cache().graphs().clone();
                 let node = config.server.node_id;
                 tasks.spawn(supervise("notifications", shutdown.clone(), move || {
                     crate::notifications::run(
                         l.clone(),
                         m.clone(),
                         h.clone(),
+                        graphs.clone(),
                         topic,
                         node,
                         t.clone(),

@@ -3,13 +3,15 @@
 //! inboxes, then hands the stored rows to the node's live-delivery hub.
 //!
 //! It runs with the API role, one consumer per topic and node (`notifications-{node}`), so
-//! every API node's hub sees what its own consumer stores. Inserts are idempotent (each row's
+//! every API node's hub sees what its own consumer stores; for the same reason it drops the
+//! node's cached feed follows of whoever followed or unfollowed someone on another node. Inserts are idempotent (each row's
 //! source is `{topic}:{offset}:{recipient}`): a replayed batch, or a second node storing the
 //! same event, adds nothing; only the node whose insert stored a row delivers it live.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use quicktok_api::feed::ReaderGraphs;
 use quicktok_api::notify::NotificationHub;
 use quicktok_core::{Event, Id, Shutdown};
 use quicktok_log::EventLog;
@@ -101,11 +103,13 @@ pub fn notifications_for(event: &Event, topic: &str, offset: u64) -> Vec<NewNoti
     }
 }
 
-/// Reads `topic` and stores (then delivers live) its notifications until `shutdown`.
+/// Reads `topic` and stores (then delivers live) its notifications until `shutdown`; a
+/// follow or unfollow also drops the follower's follows from `graphs`.
 pub async fn run(
     log: Arc<dyn EventLog>,
     meta: MetaStore,
     hub: NotificationHub,
+    graphs: ReaderGraphs,
     topic: &'static str,
     node: u16,
     shutdown: Shutdown,
@@ -126,7 +130,12 @@ pub async fn run(
         let mut batch = Vec::new();
         for record in &records {
             match Event::decode(&record.payload) {
-                Ok(event) => batch.extend(notifications_for(&event, topic, record.offset)),
+                Ok(event) => {
+                    if let Event::UserFollowed { follower, .. } = event {
+                        graphs.forget(follower);
+                    }
+                    batch.extend(notifications_for(&event, topic, record.offset));
+                }
                 Err(e) => {
                     tracing::warn!(topic, offset = record.offset, error = %e, "skipping undecodable event")
                 }

@@ -100,6 +100,14 @@ pub struct FeedConfig {
     /// Follows a feed read loads to filter its inbox and find the celebrities it pulls;
     /// a reader following more creators is served by (slower) per-row checks in the store.
     pub reader_followees_max: u32,
+    /// How long a node keeps a reader's follows (as the feed read them) for their next
+    /// reads. A follow, unfollow or block drops them at once on the node that made it, and
+    /// on every other API node when its consumer of the `social` topic sees the change; this
+    /// bound covers a node that missed it. 0 reads the follows with every page.
+    pub reader_graph_cache_ms: u64,
+    /// Readers whose follows a node keeps at most (a reader following 200 creators takes
+    /// about 2 KiB); past it the cache starts over.
+    pub reader_graph_cache_readers: u32,
     /// Page size when the client gives none.
     pub page_size_default: u32,
     /// Largest page size a client may ask for.
@@ -119,6 +127,8 @@ impl Default for FeedConfig {
             outbox_cache_ms: 1_000,
             celebrity_cache_ms: 10_000,
             reader_followees_max: 10_000,
+            reader_graph_cache_ms: 60_000,
+            reader_graph_cache_readers: 20_000,
             page_size_default: 20,
             page_size_max: 50,
         }

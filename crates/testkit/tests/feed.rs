@@ -2,7 +2,8 @@
 //! pushed to active followers' inboxes by the `feed` consumer, celebrities' pulled at read
 //! time, both merged newest first and paged without duplicates or gaps; an inactive follower
 //! gets no pushes but a correct feed when they come back; removed, blocked and unfollowed
-//! authors' videos leave the feed; bad cursors are 400 and anonymous readers 401.
+//! authors' videos leave the feed; a follow made on another node reaches a reader whose
+//! follows this node keeps; bad cursors are 400 and anonymous readers 401.
 //! Videos are published straight through the repositories plus the `video_published` event,
 //! as the pipeline's publish stage does (a real encode is slow on two cores).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -257,6 +258,35 @@ async fn removed_blocked_and_unfollowed_videos_leave_the_feed() {
     assert!(r.status().is_success());
     assert_eq!(whole_feed(&app, &viewer, 2).await, vec![s2.clone()]);
     inbox_until(&app, &viewer, |ids| !ids.contains(&a2)).await;
+}
+
+#[tokio::test]
+async fn a_follow_made_on_another_node_reaches_this_nodes_cached_reader() {
+    let app = start().await;
+    let viewer = app.uploader("viewer").await.unwrap();
+    let ann = app.uploader("ann").await.unwrap();
+    let cat = app.uploader("cat").await.unwrap();
+    follow(&app, &viewer, &ann).await;
+    let a1 = publish(&app, &ann).await;
+    let c1 = publish(&app, &cat).await;
+    // This node now keeps the viewer's follows (ann only).
+    feed_until(&app, &viewer, |ids| ids == [a1.clone()]).await;
+    // Another API node stores a follow of cat and announces it on the log; this node's
+    // handlers never see it.
+    let now = app.state().clock().now_ms();
+    let social = app.state().meta().social();
+    assert!(social.follow(id(&viewer), id(&cat), app.state().next_id(), now).await.unwrap());
+    let event = Event::UserFollowed {
+        follower: id(&viewer),
+        followee: id(&cat),
+        following: true,
+        at_ms: now,
+    };
+    app.state().log().append_one(event.topic(), now, event.encode()).await.unwrap();
+    // The feed consumer backfills cat's video and this node's social consumer drops the kept
+    // follows: it shows well before `reader_graph_cache_ms`.
+    assert!(app.state().feed_config().reader_graph_cache_ms >= 60_000);
+    feed_until(&app, &viewer, |ids| ids == [c1.clone(), a1.clone()]).await;
 }
 
 #[tokio::test]

@@ -92,8 +92,18 @@ fn count_follow(state: &AppState, follower: Id, followee: Id, delta: i64) {
 }
 
 async fn followed(state: &AppState, follower: Id, followee: Id, following: bool, at_ms: i64) {
+    // This node's next feed read of the follower sees the change; other nodes drop their
+    // copy when their `social` consumer sees the event.
+    state.feed_cache().graphs().forget(follower);
     count_follow(state, follower, followee, if following { 1 } else { -1 });
     publish(state, Event::UserFollowed { follower, followee, following, at_ms }).await;
+}
+
+/// Drops both users' cached feed follows: a block between them hides each from the other's
+/// feed (the follows it removes reach other nodes as unfollow events).
+fn forget_pair(state: &AppState, a: Id, b: Id) {
+    state.feed_cache().graphs().forget(a);
+    state.feed_cache().graphs().forget(b);
 }
 
 /// A user's profile with follower and following counts.
@@ -254,6 +264,7 @@ pub async fn block(
     let other = other_user(&state, user, &id, "block").await?;
     let now = state.clock().now_ms();
     let outcome = state.meta().social().block(user.id, other.id, now).await?;
+    forget_pair(&state, user.id, other.id);
     for (follower, followee) in outcome.removed_follows {
         followed(&state, follower, followee, false, now).await;
     }
@@ -276,5 +287,6 @@ pub async fn unblock(
 ) -> ApiResult<ApiJson<BlockState>> {
     let other = other_user(&state, user, &id, "unblock").await?;
     state.meta().social().unblock(user.id, other.id).await?;
+    forget_pair(&state, user.id, other.id);
     Ok(ApiJson(BlockState { blocked: false }))
 }
