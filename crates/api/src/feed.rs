@@ -4,14 +4,17 @@
 //! The merge itself is `quicktok_social::feed` (pure); the visibility filter is in the
 //! metadata store's queries.
 //!
-//! A read costs one query whatever the reader follows: their follows and blocks (one range
-//! of the follows key), when they were last seen, and one page of their inbox (one covering
-//! index) come back together. Follows and blocks are checked in memory against that, not
-//! per row in the store. Celebrities are read by every one of their followers, so the list
-//! of who is a celebrity is cached in process for `social.feed.celebrity_cache_ms`, and the
-//! head of each celebrity's outbox for `social.feed.outbox_cache_ms` (then refreshed in the
-//! background while still served): a new video of theirs shows up that much later, and a
-//! removed one is dropped by the handler's final status check.
+//! A read costs one query whatever the reader follows: when they were last seen and one page
+//! of their inbox (one covering index), plus, unless this node keeps them, their follows and
+//! blocks (one range of the follows key). Follows are checked in memory, not per row in the
+//! store, and kept for the reader's next reads for `social.feed.reader_graph_cache_ms`: this
+//! node's follow and block handlers drop them at once, and its consumer of the `social`
+//! topic drops them when another node changes them. Celebrities are read by every one of
+//! their followers, so the list of who is a celebrity is cached in process for
+//! `social.feed.celebrity_cache_ms`, and the head of each celebrity's outbox for
+//! `social.feed.outbox_cache_ms` (then refreshed in the background while still served): a
+//! new video of theirs shows up that much later, and a removed one is dropped by the
+//! handler's final status check.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
