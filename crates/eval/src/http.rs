@@ -507,6 +507,7 @@ async fn measure(
     for token in tokens.iter().take(50) {
         get_page(&client, base, Some(token.as_str()), None, page_size).await?;
     }
+    eprintln!("latency over HTTP: measuring (settled in {settle_secs:.0} s)");
     let mut tally = Tally::default();
     let stages_before =
         stage_totals(&client.get(format!("{base}/metrics")).send().await?.text().await?);
