@@ -301,7 +301,6 @@ fn cpu_secs() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// A gauge's value in the Prometheus text.
 /// The For-You handler's stages, as `recommend_stage_seconds` labels them.
 const STAGES: [&str; 4] = ["relations", "rank", "views", "covers"];
 
@@ -318,6 +317,7 @@ fn stage_totals(text: &str) -> Vec<(f64, f64)> {
         .collect()
 }
 
+/// A gauge's value in the Prometheus text.
 fn gauge(text: &str, name: &str) -> f64 {
     text.lines()
         .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
