@@ -85,7 +85,8 @@ impl<'a> Bulk<'a> {
             .await
     }
 
-    /// Follows as (follower, followee, link id, created at).
+    /// Follows as (follower, followee, link id, created at), with the followers' stored
+    /// followee lists.
     pub async fn follows(&self, follows: &[(Id, Id, Id, i64)]) -> Result<()> {
         let rows = follows
             .iter()
@@ -99,7 +100,22 @@ impl<'a> Bulk<'a> {
             })
             .collect();
         insert(self.store, "follows", &["follower_id", "followee_id", "id", "created_at_ms"], rows)
-            .await
+            .await?;
+        // The followers' stored lists, recomputed over the batch's follower id range (one
+        // pass over their follows: loaders write each follower's follows together).
+        let followers = follows.iter().map(|f| f.0.as_i64());
+        let (Some(low), Some(high)) = (followers.clone().min(), followers.max()) else {
+            return Ok(());
+        };
+        with_pool!(self.store, |pool| {
+            sqlx::query(crate::social::REFRESH_FOLLOWING_RANGE)
+                .bind(low)
+                .bind(high)
+                .execute(pool)
+                .await
+                .map(drop)
+        })
+        .map_err(db)
     }
 
     /// Published, public videos as (id, author, published at).

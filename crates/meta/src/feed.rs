@@ -104,18 +104,20 @@ const CELEBRITIES: &str = "SELECT f.followee_id FROM follows f \
 // Served by `counters_user_followers_idx` (a partial index over users' follower counts).
 const CELEBRITY_IDS: &str = "SELECT id FROM counters \
      WHERE subject = 'user' AND metric = 'followers' AND value >= $1";
-// Everything a feed read starts from, in one round trip and one row (a row per followee
-// costs more to hand over than to find): everyone the reader follows (a range of the follows
-// primary key, `$2` at most), everyone on either side of a block with them, when they were
-// last seen, and the first inbox page after ($3, $4), `$5` rows, as [`INBOX_ROWS`] reads it.
+// Everything a feed read starts from, in one round trip and one row: whom the reader follows
+// (their stored list, one short row: see `following_lists`; left out past `$5` bytes, which
+// only a list longer than the caller wants can reach), the list's length, everyone on either
+// side of a block with them, when they were last seen, and the first inbox page after
+// ($2, $3), `$4` rows, as [`INBOX_ROWS`] reads it.
 const READER_START: &str = concat!(
-    "SELECT (SELECT string_agg(CAST(followee_id AS TEXT), ',') FROM (SELECT followee_id ",
-    "FROM follows WHERE follower_id = $1 ORDER BY followee_id LIMIT $2) AS f), ",
+    "SELECT (SELECT CASE WHEN length(followees) <= $5 THEN followees END ",
+    "FROM following_lists WHERE user_id = $1), ",
+    "(SELECT CAST(length(followees) AS BIGINT) FROM following_lists WHERE user_id = $1), ",
     "(SELECT string_agg(CAST(id AS TEXT), ',') FROM (SELECT blocked_id AS id FROM blocks ",
     "WHERE blocker_id = $1 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1) AS b), ",
     "(SELECT last_active_ms FROM user_activity WHERE user_id = $1), ",
     "(SELECT stale FROM user_activity WHERE user_id = $1), (",
-    inbox_rows_sql!("$1", "$3", "$4", "$5"),
+    inbox_rows_sql!("$1", "$2", "$3", "$4"),
     ")"
 );
 // The same start for a reader whose graph the caller holds (cached): activity and inbox only.
@@ -136,6 +138,9 @@ const PURE_PULL: &str = "SELECT v.id FROM follows f JOIN videos v ON v.author_id
      WHERE f.follower_id = $1 AND v.status = 'published' AND NOT v.private AND v.kind = 'video' \
      ORDER BY v.id DESC LIMIT $2";
 
+/// The most bytes one id takes in a stored followee list: 19 digits and a comma.
+const MAX_LISTED_ID_BYTES: i64 = 20;
+
 /// Rows per multi-row insert (4 bound values each, well under both backends' limits).
 const PUSH_CHUNK: usize = 500;
 
@@ -153,7 +158,8 @@ fn bounds(before: Option<FeedPosition>) -> (i64, i64) {
 /// A feed reader's side of the social graph, part of [`ReaderStart`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReaderGraph {
-    /// Whom the reader follows, by id (all of them unless `truncated`).
+    /// Whom the reader follows, by id: all of them unless `truncated`, then the lowest ids
+    /// or none (a stored list too long to be read for a capped answer is not read).
     pub followees: Vec<Id>,
     /// Users the reader blocked or was blocked by.
     pub blocked: Vec<Id>,
@@ -416,23 +422,33 @@ impl<'a> Feed<'a> {
                 inbox: item_list(inbox.as_deref())?,
             });
         };
-        type Row = (Option<String>, Option<String>, Option<i64>, Option<bool>, Option<String>);
-        let (followees, blocked, last_active, stale, inbox): Row = with_read!(self.store, |pool| {
-            sqlx::query_as(READER_START)
-                .bind(user.as_i64())
-                .bind(i64::from(max_followees).saturating_add(1))
-                .bind(at)
-                .bind(id)
-                .bind(i64::from(limit))
-                .fetch_one(pool)
-                .await
-        })
-        .map_err(db)?;
+        type Row = (
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<i64>,
+            Option<bool>,
+            Option<String>,
+        );
+        let (followees, list_bytes, blocked, last_active, stale, inbox): Row =
+            with_read!(self.store, |pool| {
+                sqlx::query_as(READER_START)
+                    .bind(user.as_i64())
+                    .bind(at)
+                    .bind(id)
+                    .bind(i64::from(limit))
+                    .bind(i64::from(max_followees) * MAX_LISTED_ID_BYTES)
+                    .fetch_one(pool)
+                    .await
+            })
+            .map_err(db)?;
         let mut graph = ReaderGraph {
             followees: id_list(followees.as_deref())?,
             blocked: id_list(blocked.as_deref())?,
-            truncated: false,
+            // A list left out was longer than `max_followees` ids can be.
+            truncated: followees.is_none() && list_bytes.is_some(),
         };
+        // Stored in order; sorting costs one pass when it holds and keeps the contract if not.
         graph.followees.sort_unstable();
         if graph.followees.len() > max_followees as usize {
             graph.followees.truncate(max_followees as usize);

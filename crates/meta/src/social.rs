@@ -139,6 +139,26 @@ const FOLLOW: &str = "INSERT INTO follows (follower_id, followee_id, id, created
      (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)) \
      ON CONFLICT (follower_id, followee_id) DO NOTHING";
 const UNFOLLOW: &str = "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2";
+// A follower's stored list (`following_lists`) recomputed from their follows, in the
+// transaction that changed them. One row per follower: cheap next to a feed read's cost.
+const REFRESH_FOLLOWING: &str = "INSERT INTO following_lists (user_id, followees) \
+     SELECT $1, COALESCE(string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id), '') \
+     FROM follows WHERE follower_id = $1 \
+     ON CONFLICT (user_id) DO UPDATE SET followees = excluded.followees";
+/// The same for every follower with an id in `$1..=$2` who follows anyone (bulk loading).
+pub(crate) const REFRESH_FOLLOWING_RANGE: &str = "INSERT INTO following_lists (user_id, followees) \
+     SELECT follower_id, string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id) \
+     FROM follows WHERE follower_id BETWEEN $1 AND $2 GROUP BY follower_id \
+     ON CONFLICT (user_id) DO UPDATE SET followees = excluded.followees";
+const CLEAR_FOLLOWING_LISTS: &str = "DELETE FROM following_lists";
+const REBUILD_FOLLOWING_LISTS: &str = "INSERT INTO following_lists (user_id, followees) \
+     SELECT follower_id, string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id) \
+     FROM follows GROUP BY follower_id";
+// PostgreSQL runs writers side by side, each recomputing a list from what it sees: the
+// users whose lists a transaction rewrites are locked first (in id order, so two
+// transactions cannot wait on each other), which orders their graph changes. `NO KEY`:
+// follows referencing the user still only need their key share. SQLite has one writer.
+const LOCK_USERS: &str = "SELECT id FROM users WHERE id IN ($1, $2) ORDER BY id FOR NO KEY UPDATE";
 const IS_FOLLOWING: &str = "SELECT 1 FROM follows WHERE follower_id = $1 AND followee_id = $2";
 const FOLLOWERS: &str = "SELECT f.id AS link_id, u.id AS user_id, u.username, u.display_name, \
      f.created_at_ms FROM follows f JOIN users u ON u.id = f.follower_id \
@@ -187,6 +207,38 @@ fn not_found_on_fk(e: sqlx::Error) -> MetaError {
     if is_foreign_key_violation(&e) { MetaError::NotFound } else { db(e) }
 }
 
+/// Runs `$body` in a transaction `$tx` that changes the follows of `$a` and `$b` (the same
+/// user twice for one), locking them first on PostgreSQL (see [`LOCK_USERS`]). The body's
+/// errors are `sqlx::Error`s; the value is the body's.
+macro_rules! graph_tx {
+    ($store:expr, $a:expr, $b:expr, |$tx:ident| $body:expr) => {{
+        let postgres = $store.backend() == crate::Backend::Postgres;
+        with_pool!($store, |pool| {
+            async {
+                let mut $tx = pool.begin().await?;
+                if postgres {
+                    sqlx::query(LOCK_USERS)
+                        .bind($a.as_i64())
+                        .bind($b.as_i64())
+                        .fetch_all(&mut *$tx)
+                        .await?;
+                }
+                let out = $body;
+                $tx.commit().await?;
+                Ok::<_, sqlx::Error>(out)
+            }
+            .await
+        })
+    }};
+}
+
+/// Recomputes `$user`'s stored followee list inside the transaction `$tx`.
+macro_rules! refresh_following {
+    ($tx:ident, $user:expr) => {
+        sqlx::query(REFRESH_FOLLOWING).bind($user.as_i64()).execute(&mut *$tx).await?
+    };
+}
+
 /// Repository for relations and interactions; get one from [`MetaStore::social`].
 #[derive(Debug, Clone, Copy)]
 pub struct Social<'a> {
@@ -231,15 +283,19 @@ impl<'a> Social<'a> {
         link_id: Id,
         now_ms: i64,
     ) -> Result<bool> {
-        let inserted = with_pool!(self.store, |pool| {
-            sqlx::query(FOLLOW)
+        let inserted = graph_tx!(self.store, follower, follower, |tx| {
+            let inserted = sqlx::query(FOLLOW)
                 .bind(follower.as_i64())
                 .bind(followee.as_i64())
                 .bind(link_id.as_i64())
                 .bind(now_ms)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if inserted == 1 {
+                refresh_following!(tx, follower);
+            }
+            inserted
         })
         .map_err(not_found_on_fk)?;
         Ok(inserted == 1)
@@ -247,7 +303,20 @@ impl<'a> Social<'a> {
 
     /// `follower` stops following `followee`; `true` when there was a follow to remove.
     pub async fn unfollow(&self, follower: Id, followee: Id) -> Result<bool> {
-        Ok(self.pair(UNFOLLOW, follower, followee).await? == 1)
+        let removed = graph_tx!(self.store, follower, follower, |tx| {
+            let removed = sqlx::query(UNFOLLOW)
+                .bind(follower.as_i64())
+                .bind(followee.as_i64())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if removed == 1 {
+                refresh_following!(tx, follower);
+            }
+            removed
+        })
+        .map_err(db)?;
+        Ok(removed == 1)
     }
 
     /// Whether `follower` follows `followee`.
@@ -304,25 +373,23 @@ impl<'a> Social<'a> {
     /// transaction. Blocking again changes nothing. [`MetaError::NotFound`] if either user
     /// does not exist.
     pub async fn block(&self, blocker: Id, blocked: Id, now_ms: i64) -> Result<BlockOutcome> {
-        let done = with_pool!(self.store, |pool| {
-            async {
-                let mut tx = pool.begin().await?;
-                let inserted = sqlx::query(BLOCK)
-                    .bind(blocker.as_i64())
-                    .bind(blocked.as_i64())
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                let removed: Vec<(i64, i64)> = sqlx::query_as(UNFOLLOW_BOTH_WAYS)
-                    .bind(blocker.as_i64())
-                    .bind(blocked.as_i64())
-                    .fetch_all(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                Ok::<_, sqlx::Error>((inserted == 1, removed))
+        let done = graph_tx!(self.store, blocker, blocked, |tx| {
+            let inserted = sqlx::query(BLOCK)
+                .bind(blocker.as_i64())
+                .bind(blocked.as_i64())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            let removed: Vec<(i64, i64)> = sqlx::query_as(UNFOLLOW_BOTH_WAYS)
+                .bind(blocker.as_i64())
+                .bind(blocked.as_i64())
+                .fetch_all(&mut *tx)
+                .await?;
+            for &(follower, _) in &removed {
+                refresh_following!(tx, Id::from_i64(follower));
             }
-            .await
+            (inserted == 1, removed)
         })
         .map_err(not_found_on_fk)?;
         let (newly_blocked, removed) = done;
@@ -330,6 +397,23 @@ impl<'a> Social<'a> {
             removed.into_iter().map(|(a, b)| (Id::from_i64(a), Id::from_i64(b))).collect();
         removed_follows.sort_unstable();
         Ok(BlockOutcome { newly_blocked, removed_follows })
+    }
+
+    /// Rebuilds every stored followee list from `follows` (the repair command; servers
+    /// stopped). Returns how many lists it wrote.
+    pub async fn rebuild_following_lists(&self) -> Result<u64> {
+        with_pool!(self.store, |pool| {
+            async {
+                let mut tx = pool.begin().await?;
+                sqlx::query(CLEAR_FOLLOWING_LISTS).execute(&mut *tx).await?;
+                let written =
+                    sqlx::query(REBUILD_FOLLOWING_LISTS).execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(written)
+            }
+            .await
+        })
+        .map_err(db)
     }
 
     /// `blocker` lifts a block; `true` when there was one. Follows it removed stay removed.

@@ -243,6 +243,7 @@ macro_rules! meta_testsuite {
             social_follows_are_idempotent_and_listed_newest_first,
             social_block_removes_follows_and_forbids_new_ones,
             social_likes_are_idempotent_under_concurrency,
+            social_following_lists_stay_exact_under_concurrent_changes,
             social_shares_and_reports,
             comments_replies_counts_and_delete,
             comments_of_blocked_authors_are_hidden_from_the_blocker,
@@ -2336,6 +2337,83 @@ pub async fn social_block_removes_follows_and_forbids_new_ones(db: &TestDb) {
     assert!(matches!(err, MetaError::NotFound), "{err:?}");
 }
 
+/// Whom `user` follows as their stored list says (what a feed read starts from), and as the
+/// follows themselves say, both by id.
+async fn following_both_ways(db: &TestDb, user: u64) -> (Vec<Id>, Vec<Id>) {
+    let start = db.feed().reader_start(Id(user), Some(1_000), None, 1).await.unwrap();
+    let stored = start.graph.unwrap().followees;
+    let links = db.social().following(Id(user), None, 1_000).await.unwrap();
+    let mut followed: Vec<Id> = links.iter().map(|l| l.user_id).collect();
+    followed.sort_unstable();
+    (stored, followed)
+}
+
+pub async fn social_following_lists_stay_exact_under_concurrent_changes(db: &TestDb) {
+    const OTHERS: u64 = 24;
+    for id in 1..=OTHERS + 1 {
+        user(db, id, &format!("user{id}")).await;
+    }
+    // Everybody at once: user 1 follows the others while they follow user 1 back, so the
+    // same rows are locked from both sides.
+    let race = |step: u64| {
+        let barrier = Arc::new(tokio::sync::Barrier::new(2 * OTHERS as usize));
+        let tasks: Vec<_> = (2..=OTHERS + 1)
+            .flat_map(|other| [(1, other), (other, 1)])
+            .map(|(a, b)| {
+                let store = db.store().clone();
+                let barrier = Arc::clone(&barrier);
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    let social = store.social();
+                    let link = Id(step * 1_000 + a * 100 + b);
+                    match step {
+                        // Follow.
+                        1 => drop(social.follow(Id(a), Id(b), link, NOW).await.unwrap()),
+                        // Every third pair blocks (taking both follows), every third unfollows.
+                        _ if b % 3 == 0 => drop(social.block(Id(a), Id(b), NOW).await.unwrap()),
+                        _ if b % 3 == 1 => drop(social.unfollow(Id(a), Id(b)).await.unwrap()),
+                        _ => drop(social.follow(Id(a), Id(b), link, NOW).await.unwrap()),
+                    }
+                })
+            })
+            .collect();
+        async move {
+            for task in tasks {
+                task.await.unwrap();
+            }
+        }
+    };
+    race(1).await;
+    let (stored, followed) = following_both_ways(db, 1).await;
+    assert_eq!(followed.len(), OTHERS as usize);
+    assert_eq!(stored, followed);
+    race(2).await;
+    for user in 1..=OTHERS + 1 {
+        let (stored, followed) = following_both_ways(db, user).await;
+        assert_eq!(stored, followed, "user {user}");
+    }
+    let (_, followed) = following_both_ways(db, 1).await;
+    assert!(!followed.is_empty() && followed.len() < OTHERS as usize, "{followed:?}");
+
+    // Unfollowing everyone leaves an empty list.
+    for id in followed {
+        assert!(db.social().unfollow(Id(1), id).await.unwrap());
+    }
+    assert_eq!(following_both_ways(db, 1).await, (Vec::new(), Vec::new()));
+
+    // The repair command's rebuild writes a list per user who follows anyone, the same lists.
+    db.social().follow(Id(1), Id(2), Id(9_999), NOW).await.unwrap();
+    let mut before = Vec::new();
+    for user in 1..=OTHERS + 1 {
+        before.push(following_both_ways(db, user).await);
+    }
+    let followers = before.iter().filter(|(_, followed)| !followed.is_empty()).count();
+    assert_eq!(db.social().rebuild_following_lists().await.unwrap(), followers as u64);
+    for (user, before) in (1..=OTHERS + 1).zip(before) {
+        assert_eq!(following_both_ways(db, user).await, before, "user {user}");
+    }
+}
+
 pub async fn social_likes_are_idempotent_under_concurrency(db: &TestDb) {
     const TASKS: usize = 16;
     user(db, 1, "alice").await;
@@ -2931,6 +3009,11 @@ pub async fn feed_reader_start_inbox_rows_and_celebrity_ids(db: &TestDb) {
     let capped = graph_of(1, 2).await;
     assert_eq!((capped.followees, capped.truncated), (vec![Id(2), Id(3)], true));
     assert!(!graph_of(1, 3).await.truncated);
+    // A stored list longer than the cap can be in bytes is not read at all; no list is no
+    // follows, whatever the cap.
+    let unread = graph_of(1, 0).await;
+    assert_eq!((unread.followees, unread.truncated), (Vec::new(), true));
+    assert!(!graph_of(5, 0).await.truncated);
     // Blocks both ways are listed (and took the follows with them).
     db.social().block(Id(1), Id(4), NOW).await.unwrap();
     db.social().block(Id(5), Id(1), NOW).await.unwrap();

@@ -41,8 +41,20 @@ impl CounterStore for MetaCounterStore {
     }
 }
 
+/// What [`repair`] rewrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Repaired {
+    /// Counters written.
+    pub counters: u64,
+    /// Users' stored followee lists written.
+    pub following_lists: u64,
+}
+
 /// `quicktok counters repair`: recomputes every counter from the tables the counts come
-/// from and overwrites the `counters` table. Returns how many counters it wrote.
-pub async fn repair(meta: &MetaStore) -> anyhow::Result<u64> {
-    Ok(meta.counters().rebuild().await?)
+/// from and overwrites the `counters` table, and rebuilds the stored followee lists (the
+/// feed's other figure kept beside its source) from `follows`.
+pub async fn repair(meta: &MetaStore) -> anyhow::Result<Repaired> {
+    let counters = meta.counters().rebuild().await?;
+    let following_lists = meta.social().rebuild_following_lists().await?;
+    Ok(Repaired { counters, following_lists })
 }

@@ -89,7 +89,8 @@ enum UserAction {
 enum CountersAction {
     /// Recompute every counter (likes, comments, shares, plays, followers, following) from
     /// the tables they count and overwrite the stored counters. Run it with the servers
-    /// stopped: deltas a running node has not flushed yet would be added on top.
+    /// stopped: deltas a running node has not flushed yet would be added on top. Also
+    /// rebuilds each user's stored followee list (what a feed read starts from).
     Repair,
 }
 
@@ -146,8 +147,13 @@ fn main() -> anyhow::Result<()> {
             std::fs::create_dir_all(&config.server.data_dir)?;
             let store =
                 quicktok_meta::MetaStore::connect(&config.meta, &config.server.data_dir).await?;
-            let written = quicktok::counters::repair(&store).await?;
-            println!("counters repaired: {written} counters rebuilt ({})", store.backend());
+            let done = quicktok::counters::repair(&store).await?;
+            println!(
+                "counters repaired: {} counters and {} followee lists rebuilt ({})",
+                done.counters,
+                done.following_lists,
+                store.backend()
+            );
             store.close().await;
             Ok(())
         }),

@@ -614,7 +614,8 @@ async fn views_likes_and_follows_survive_a_restart_and_the_repair_command() {
     app.state().counters().clear_cache();
     assert_eq!(counts(&app, &video).await["likes"], 41);
     let written = quicktok::counters::repair(&meta).await.unwrap();
-    assert_eq!(written, 5, "likes, comments, plays of the video; followers, following");
+    assert_eq!(written.counters, 5, "likes, comments, plays of the video; followers, following");
+    assert_eq!(written.following_lists, 1, "the one user who follows anyone");
     app.state().counters().clear_cache();
     assert_eq!(counts(&app, &video).await, expected);
 }
