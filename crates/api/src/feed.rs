@@ -5,16 +5,16 @@
 //! metadata store's queries.
 //!
 //! A read costs one query whatever the reader follows: when they were last seen and one page
-//! of their inbox (one covering index), plus, unless this node keeps them, their follows and
-//! blocks (one range of the follows key). Follows are checked in memory, not per row in the
-//! store, and kept for the reader's next reads for `social.feed.reader_graph_cache_ms`: this
-//! node's follow and block handlers drop them at once, and its consumer of the `social`
-//! topic drops them when another node changes them. Celebrities are read by every one of
-//! their followers, so the list of who is a celebrity is cached in process for
-//! `social.feed.celebrity_cache_ms`, and the head of each celebrity's outbox for
-//! `social.feed.outbox_cache_ms` (then refreshed in the background while still served): a
-//! new video of theirs shows up that much later, and a removed one is dropped by the
-//! handler's final status check.
+//! of their inbox (one covering index), plus, unless this node keeps them, their follows (one
+//! stored row per user, `following_lists`) and blocks. Follows are checked in memory, not per
+//! row in the store, and kept for the reader's next reads for
+//! `social.feed.reader_graph_cache_ms`: this node's follow and block handlers drop them at
+//! once, and its consumer of the `social` topic drops them when another node changes them.
+//! Celebrities are read by every one of their followers, so the list of who is a celebrity
+//! is cached in process for `social.feed.celebrity_cache_ms`, and the head of each
+//! celebrity's outbox for `social.feed.outbox_cache_ms` (then refreshed in the background
+//! while still served): a new video of theirs shows up that much later, and a removed one is
+//! dropped by the handler's final status check.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -28,6 +28,22 @@ fn entries(items: Vec<FeedItem>) -> Vec<FeedEntry> {
         .into_iter()
         .map(|i| FeedEntry { at_ms: i.at_ms, video_id: i.video_id, author_id: i.author_id })
         .collect()
+}
+
+/// The entries one source gives a page: read for it, or a range of a cached outbox head
+/// (merged where it lies, not copied).
+enum Source {
+    Read(Vec<FeedEntry>),
+    Head(Arc<Vec<FeedEntry>>, std::ops::Range<usize>),
+}
+
+impl AsRef<[FeedEntry]> for Source {
+    fn as_ref(&self) -> &[FeedEntry] {
+        match self {
+            Source::Read(entries) => entries,
+            Source::Head(head, range) => head.get(range.clone()).unwrap_or_default(),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -123,7 +139,8 @@ impl ReaderGraphs {
 /// outboxes, and the readers' own follows.
 #[derive(Debug, Default)]
 pub struct FeedCache {
-    celebrities: Mutex<Option<(i64, Arc<HashSet<Id>>)>>,
+    /// Sorted by id.
+    celebrities: Mutex<Option<(i64, Arc<Vec<Id>>)>>,
     heads: Arc<Mutex<Heads>>,
     graphs: ReaderGraphs,
 }
@@ -177,15 +194,17 @@ impl FeedCache {
         meta: &MetaStore,
         cfg: &FeedConfig,
         now_ms: i64,
-    ) -> Result<Arc<HashSet<Id>>, MetaError> {
+    ) -> Result<Arc<Vec<Id>>, MetaError> {
         let ttl = i64::try_from(cfg.celebrity_cache_ms).unwrap_or(i64::MAX);
         if let Some((at, set)) = lock(&self.celebrities).as_ref()
             && (0..ttl).contains(&now_ms.saturating_sub(*at))
         {
             return Ok(set.clone());
         }
-        let set: Arc<HashSet<Id>> =
-            Arc::new(meta.feed().celebrities(cfg.celebrity_followers).await?.into_iter().collect());
+        let mut ids = meta.feed().celebrities(cfg.celebrity_followers).await?;
+        ids.sort_unstable();
+        ids.dedup();
+        let set = Arc::new(ids);
         *lock(&self.celebrities) = Some((now_ms, set.clone()));
         Ok(set)
     }
@@ -201,14 +220,15 @@ impl FeedCache {
         creators: &[Id],
         before: Option<(i64, Id)>,
         depth: u32,
-    ) -> Result<Vec<Vec<FeedEntry>>, MetaError> {
+    ) -> Result<Vec<Source>, MetaError> {
         let ttl = i64::try_from(cfg.outbox_cache_ms).unwrap_or(i64::MAX);
         // One more than the largest page read needs.
         let head_len = cfg.page_size_max.saturating_add(1);
         let mut found = Vec::with_capacity(creators.len());
         if ttl == 0 || depth > head_len {
             for &creator in creators {
-                found.push(entries(meta.feed().outbox(creator, before, depth).await?));
+                found
+                    .push(Source::Read(entries(meta.feed().outbox(creator, before, depth).await?)));
             }
             return Ok(found);
         }
@@ -242,18 +262,17 @@ impl FeedCache {
                     head
                 }
             };
-            let after: Vec<FeedEntry> = head
-                .iter()
-                .filter(|e| before.is_none_or(|b| e.key() < b))
-                .take(depth as usize)
-                .copied()
-                .collect();
+            // Heads are newest first (as the store answers), so the entries after the cursor
+            // are the rest of the head from where the cursor falls.
+            let start = head.partition_point(|e| before.is_some_and(|b| e.key() >= b));
+            let end = head.len().min(start.saturating_add(depth as usize));
             // The head is a prefix of the outbox: it answers when it holds the whole outbox
             // or enough entries after the cursor.
-            if head.len() < head_len as usize || after.len() == depth as usize {
-                found.push(after);
+            if head.len() < head_len as usize || end - start == depth as usize {
+                found.push(Source::Head(head, start..end));
             } else {
-                found.push(entries(meta.feed().outbox(creator, before, depth).await?));
+                found
+                    .push(Source::Read(entries(meta.feed().outbox(creator, before, depth).await?)));
             }
         }
         Ok(found)
@@ -280,6 +299,25 @@ fn store_head(heads: &Mutex<Heads>, creator: Id, now_ms: i64, head: Arc<Vec<Feed
         heads.by_creator.clear();
     }
     heads.by_creator.insert(creator, (now_ms, head));
+}
+
+/// The ids in both `a` and `b`, each sorted: one pass over the two (a reader's follows and
+/// the celebrities are a few hundred ids each, so this beats a lookup per follow).
+fn sorted_intersection(a: &[Id], b: &[Id]) -> Vec<Id> {
+    let (mut i, mut j) = (0, 0);
+    let mut both = Vec::new();
+    while let (Some(&x), Some(&y)) = (a.get(i), b.get(j)) {
+        match x.cmp(&y) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                both.push(x);
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    both
 }
 
 /// Inbox reads per page at most before the rest is left to the store's per-row checks.
@@ -317,12 +355,12 @@ pub async fn read_page(
         return read_page_checked_in_store(meta, cfg, cache, now_ms, user, before, limit).await;
     }
     let celebrities = cache.celebrities(meta, cfg, now_ms).await?;
-    let pulled: Vec<Id> =
-        follows.followed.iter().copied().filter(|f| celebrities.contains(f)).collect();
+    let pulled = sorted_intersection(&follows.followed, &celebrities);
     let mut sources = Vec::with_capacity(pulled.len() + 1);
-    sources.push(inbox_entries(meta, user, &follows, start.inbox, before, depth).await?);
+    sources
+        .push(Source::Read(inbox_entries(meta, user, &follows, start.inbox, before, depth).await?));
     sources.extend(cache.outboxes(meta, cfg, now_ms, &pulled, before, depth).await?);
-    Ok(merge_page(sources, limit as usize))
+    Ok(merge_page(&sources, limit as usize))
 }
 
 /// `depth` entries of `user`'s inbox after `before` whose authors `follows` has (rows of
@@ -373,9 +411,9 @@ async fn read_page_checked_in_store(
     let depth = limit.saturating_add(1);
     let celebrities = feed.celebrity_followees(user, cfg.celebrity_followers).await?;
     let mut sources = Vec::with_capacity(celebrities.len() + 1);
-    sources.push(entries(feed.inbox_page(user, before, depth).await?));
+    sources.push(Source::Read(entries(feed.inbox_page(user, before, depth).await?)));
     sources.extend(cache.outboxes(meta, cfg, now_ms, &celebrities, before, depth).await?);
-    Ok(merge_page(sources, limit as usize))
+    Ok(merge_page(&sources, limit as usize))
 }
 
 /// Refills `user`'s inbox from the outboxes of the ordinary creators they follow (at most
@@ -394,11 +432,11 @@ pub async fn rebuild(
     let celebrities = cache.celebrities(meta, cfg, now_ms).await?;
     let mut sources = Vec::new();
     for creator in feed.followees(user, cfg.rebuild_max_followees).await? {
-        if !celebrities.contains(&creator) {
+        if celebrities.binary_search(&creator).is_err() {
             sources.push(entries(feed.outbox(creator, None, cfg.backfill_per_author).await?));
         }
     }
-    let newest = merge_page(sources, cfg.inbox_max as usize);
+    let newest = merge_page(&sources, cfg.inbox_max as usize);
     let rows: Vec<InboxRow> = newest
         .items
         .iter()
@@ -534,9 +572,9 @@ mod tests {
         before: Option<(i64, Id)>,
         depth: u32,
     ) -> Vec<FeedEntry> {
-        let mut found = cache.outboxes(meta, cfg, now, &[Id(1)], before, depth).await.unwrap();
+        let found = cache.outboxes(meta, cfg, now, &[Id(1)], before, depth).await.unwrap();
         assert_eq!(found.len(), 1);
-        found.remove(0)
+        found[0].as_ref().to_vec()
     }
 
     #[tokio::test]

@@ -88,12 +88,24 @@ fn summarise(mut samples: Vec<Duration>, wall: Duration) -> Latencies {
     }
 }
 
-/// Runs `read` for every user in `users` from `clients` concurrent tasks; reads/s.
-async fn concurrent<F, Fut>(users: &[Id], clients: usize, read: F) -> anyhow::Result<f64>
+/// One way of reading a user's first page; answers how many entries it got.
+type ReadPath = Arc<
+    dyn Fn(Id) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<usize>> + Send>>
+        + Send
+        + Sync,
+>;
+
+/// Makes a [`ReadPath`] of an async closure.
+fn read_path<F, Fut>(read: F) -> ReadPath
 where
-    F: Fn(Id) -> Fut + Clone + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<usize>> + Send,
+    F: Fn(Id) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<usize>> + Send + 'static,
 {
+    Arc::new(move |u| Box::pin(read(u)))
+}
+
+/// Runs `read` for every user in `users` from `clients` concurrent tasks; reads/s.
+async fn concurrent(users: &[Id], clients: usize, read: &ReadPath) -> anyhow::Result<f64> {
     let users: Arc<Vec<Id>> = Arc::new(users.to_vec());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -112,52 +124,42 @@ where
     Ok(users.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-/// Measures two reads of the same users side by side, so both see the same machine (it is
-/// shared and its speed drifts): after a warm-up read of every user by both, one client
-/// reads each user with both, in alternating order; then `clients` concurrent clients run
-/// `a`, `b`, `b`, `a` over all users (each figure the mean of its two rounds). Returns (a, b, a concurrent, b concurrent).
-async fn measure_side_by_side<A, FutA, B, FutB>(
+/// Measures several reads of the same users interleaved, so all see the same machine (it is
+/// shared, and its speed drifts within a run): after a warm-up read of every user by each
+/// path, one client reads each user by every path, the order rotating from user to user;
+/// then `clients` concurrent clients run a round of each path over all users, and again in
+/// reverse order (each figure the mean of its two rounds, so a steady drift cancels). Returns
+/// each path's one-client latencies and its concurrent reads/s.
+async fn measure_interleaved(
     users: &[Id],
     clients: usize,
-    a: A,
-    b: B,
-) -> anyhow::Result<(Latencies, Latencies, f64, f64)>
-where
-    A: Fn(Id) -> FutA + Clone + Send + Sync + 'static,
-    FutA: std::future::Future<Output = anyhow::Result<usize>> + Send,
-    B: Fn(Id) -> FutB + Clone + Send + Sync + 'static,
-    FutB: std::future::Future<Output = anyhow::Result<usize>> + Send,
-{
-    // Every user once by both: a read path that keeps something per reader (the node's
-    // cached follows) is measured as their later reads see it.
+    paths: &[ReadPath],
+) -> anyhow::Result<Vec<(Latencies, f64)>> {
+    // A path that keeps something per reader (the node's cached follows) is measured as
+    // their later reads see it.
     for &u in users {
-        a(u).await?;
-        b(u).await?;
-    }
-    let (mut samples_a, mut samples_b) = (Vec::new(), Vec::new());
-    let (mut wall_a, mut wall_b) = (Duration::ZERO, Duration::ZERO);
-    for (i, &u) in users.iter().enumerate() {
-        for first in [i % 2 == 0, i % 2 != 0] {
-            let t = Instant::now();
-            if first {
-                a(u).await?;
-                let took = t.elapsed();
-                samples_a.push(took);
-                wall_a += took;
-            } else {
-                b(u).await?;
-                let took = t.elapsed();
-                samples_b.push(took);
-                wall_b += took;
-            }
+        for read in paths {
+            read(u).await?;
         }
     }
-    let (one_a, one_b) = (summarise(samples_a, wall_a), summarise(samples_b, wall_b));
-    let a1 = concurrent(users, clients, a.clone()).await?;
-    let b1 = concurrent(users, clients, b.clone()).await?;
-    let b2 = concurrent(users, clients, b).await?;
-    let a2 = concurrent(users, clients, a).await?;
-    Ok((one_a, one_b, (a1 + a2) / 2.0, (b1 + b2) / 2.0))
+    let mut samples = vec![Vec::with_capacity(users.len()); paths.len()];
+    let mut walls = vec![Duration::ZERO; paths.len()];
+    for (i, &u) in users.iter().enumerate() {
+        for k in 0..paths.len() {
+            let path = (i + k) % paths.len();
+            let t = Instant::now();
+            paths[path](u).await?;
+            let took = t.elapsed();
+            samples[path].push(took);
+            walls[path] += took;
+        }
+    }
+    let mut rates = vec![0.0; paths.len()];
+    let order: Vec<usize> = (0..paths.len()).chain((0..paths.len()).rev()).collect();
+    for path in order {
+        rates[path] += concurrent(users, clients, &paths[path]).await? / 2.0;
+    }
+    Ok(samples.into_iter().zip(walls).map(|(s, w)| summarise(s, w)).zip(rates).collect())
 }
 
 /// Builds the world, measures, and writes the report section.
@@ -338,28 +340,35 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
 
     let clients = 4;
     // The node's cache as a server keeps it, and a configuration that loads a reader's
-    // follows with every read (as their first read on a node does).
+    // follows with every read (as their first read on a node does); each with its own cache
+    // so neither disturbs the other's.
     let cache = Arc::new(quicktok_api::feed::FeedCache::default());
     let uncached = FeedConfig { reader_graph_cache_ms: 0, ..cfg.clone() };
     let hybrid_read = |cfg: &FeedConfig| {
-        let (m, c, o) = (meta.clone(), cfg.clone(), cache.clone());
-        move |u| {
+        let (m, c, o) =
+            (meta.clone(), cfg.clone(), Arc::new(quicktok_api::feed::FeedCache::default()));
+        read_path(move |u| {
             let (m, c, o) = (m.clone(), c.clone(), o.clone());
             async move {
                 // The clock moves as it would: cached outbox heads expire.
                 let now = SystemClock.now_ms();
                 Ok(quicktok_api::feed::read_page(&m, &c, &o, now, u, None, 20).await?.items.len())
             }
-        }
+        })
     };
     let meta_pull = meta.clone();
-    let pull_read = move |u| {
+    let pull_read = read_path(move |u| {
         let m = meta_pull.clone();
         async move { Ok(m.feed().pure_pull(u, 20).await?.len()) }
-    };
-    let loaded =
-        measure_side_by_side(&readers, clients, hybrid_read(&uncached), pull_read.clone()).await?;
-    let cached = measure_side_by_side(&readers, clients, hybrid_read(&cfg), pull_read).await?;
+    });
+    let measured = measure_interleaved(
+        &readers,
+        clients,
+        &[hybrid_read(&cfg), hybrid_read(&uncached), pull_read],
+    )
+    .await?;
+    let [cached, loaded, pull] = <[(Latencies, f64); 3]>::try_from(measured)
+        .map_err(|_| anyhow::anyhow!("one measurement per read path"))?;
     // Both paths see the same feed: compare the first reader's pages.
     let first = readers[0];
     let hybrid_ids: Vec<Id> =
@@ -422,7 +431,7 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
     )?;
     writeln!(
         report,
-        "First page of 20 for {} random active users (each follows {:.1} celebrities on average), read two ways by the hybrid, each side by side with the pure pull so both see the same (shared, drifting) machine: after a warm-up read of every user by both paths, one client reads each user by both paths in alternating order; then {clients} concurrent clients over all the users, rounds in the order hybrid, pull, pull, hybrid (each figure the mean of its two rounds).\n",
+        "First page of 20 for {} random active users (each follows {:.1} celebrities on average), read three ways, interleaved so all see the same (shared, drifting) machine: by the hybrid with the reader's follows cached on the node, by the hybrid loading them with the page (each with its own node cache), and by the pure pull. After a warm-up read of every user by each path, one client reads each user by all three, the order rotating from user to user; then {clients} concurrent clients over all the users, one round per path and again in reverse order (each figure the mean of its two rounds, so a steady drift cancels).\n",
         readers.len(),
         mean_celebrities,
     )?;
@@ -431,7 +440,8 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
         "| read | p50 ms | p99 ms | reads/s (1 client) | reads/s ({clients} clients) |"
     )?;
     writeln!(report, "|---|---:|---:|---:|---:|")?;
-    for (label, (hybrid, pull, hybrid_concurrent, pull_concurrent)) in [
+    let (pull, pull_concurrent) = &pull;
+    for (label, (hybrid, hybrid_concurrent)) in [
         ("hybrid, the reader's follows cached on the node (their reads after the first)", &cached),
         (
             "hybrid, the reader's follows read with the page (`reader_graph_cache_ms = 0`, as a reader's first read on a node)",
@@ -445,12 +455,7 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
         )?;
         writeln!(
             report,
-            "| pure pull: `follows JOIN videos ORDER BY id DESC LIMIT 20` (`Feed::pure_pull`), measured beside it | {:.2} | {:.2} | {:.0} | {:.0} |",
-            pull.p50_ms, pull.p99_ms, pull.per_s, pull_concurrent
-        )?;
-        writeln!(
-            report,
-            "| **ratio** (pure pull / hybrid latency; hybrid / pure pull throughput) | {:.1}x | {:.1}x | **{:.1}x** | **{:.1}x** |",
+            "| **ratio to the pure pull** (pure pull / hybrid latency; hybrid / pure pull throughput) | {:.1}x | {:.1}x | **{:.1}x** | **{:.1}x** |",
             pull.p50_ms / hybrid.p50_ms,
             pull.p99_ms / hybrid.p99_ms,
             hybrid.per_s / pull.per_s,
@@ -459,7 +464,12 @@ pub async fn feed_section(run: &crate::report::RunInfo, p: Params) -> anyhow::Re
     }
     writeln!(
         report,
-        "\nGoal (issue 5): p99 <= 20 ms and >= 5x the pure-pull throughput. The two paths agree on the first reader's page: {same} (the synthetic publication times follow the ids, so both orders coincide). SQLite runs the pure pull by walking the newest published videos (`videos_status_id_idx`) and probing the follows primary key until 20 match, so it costs about 20 / (the share of new videos posted by the reader's followees) probes: cheap when readers follow the creators who post most, as here where everybody follows the head of the popularity curve. Pages are read through SQLite's memory map as far as it reaches (`meta.sqlite_mmap_mib`, 1 GiB by default, of this {:.1} GB file) and through system calls past it. The hybrid's cost is fixed: one query returning one row (when the reader was last seen and one inbox page from a covering index; plus, when their follows are not cached on the node, those follows from one range of the follows key and their blocks), then the cached heads of the followed celebrities' outboxes (who is a celebrity is cached for `celebrity_cache_ms`; a head older than `outbox_cache_ms` is served while it is read again in the background) and the merge in memory. A reader's follows are kept on the node for `reader_graph_cache_ms` and dropped at once when they follow, unfollow or block (on another node: when this node's consumer of the `social` topic sees it). Both paths' queries run on the store's hot-read connections (`quicktok_meta`'s `read_conns`: one hand-over to the connection's worker thread per query, not the two of sqlx's pool, which pings a connection before taking it back). What is left of a cached read's time is mostly those hand-overs and the kernel's context switches, then SQLite's work on the one query.\n",
+        "| pure pull: `follows JOIN videos ORDER BY id DESC LIMIT 20` (`Feed::pure_pull`) | {:.2} | {:.2} | {:.0} | {:.0} |",
+        pull.p50_ms, pull.p99_ms, pull.per_s, pull_concurrent
+    )?;
+    writeln!(
+        report,
+        "\nGoal (issue 5): p99 <= 20 ms and >= 5x the pure-pull throughput. The two paths agree on the first reader's page: {same} (the synthetic publication times follow the ids, so both orders coincide). SQLite runs the pure pull by walking the newest published videos (`videos_status_id_idx`) and probing the follows primary key until 20 match, so it costs about 20 / (the share of new videos posted by the reader's followees) probes: cheap when readers follow the creators who post most, as here where everybody follows the head of the popularity curve. Pages are read through SQLite's memory map as far as it reaches (`meta.sqlite_mmap_mib`, 1 GiB by default, of this {:.1} GB file) and through system calls past it. The hybrid's cost is fixed: one query returning one row (when the reader was last seen and one inbox page from a covering index; plus, when their follows are not cached on the node, their followee list, stored as one row kept up to date by every follow, unfollow and block, and their blocks), then the cached heads of the followed celebrities' outboxes (who is a celebrity is cached for `celebrity_cache_ms`; a head older than `outbox_cache_ms` is served while it is read again in the background) and the merge in memory. A reader's follows are kept on the node for `reader_graph_cache_ms` and dropped at once when they follow, unfollow or block (on another node: when this node's consumer of the `social` topic sees it). Both paths' queries run on the store's hot-read connections (`quicktok_meta`'s `read_conns`: one hand-over to the connection's worker thread per query, not the two of sqlx's pool, which pings a connection before taking it back). What is left of a cached read's time is mostly those hand-overs and the kernel's context switches, then SQLite's work on the one query.\n",
         db_bytes as f64 / 1e9,
     )?;
     writeln!(

@@ -146,6 +146,7 @@ const REFRESH_FOLLOWING: &str = "INSERT INTO following_lists (user_id, followees
      FROM follows WHERE follower_id = $1 \
      ON CONFLICT (user_id) DO UPDATE SET followees = excluded.followees";
 /// The same for every follower with an id in `$1..=$2` who follows anyone (bulk loading).
+#[cfg(feature = "bulk")]
 pub(crate) const REFRESH_FOLLOWING_RANGE: &str = "INSERT INTO following_lists (user_id, followees) \
      SELECT follower_id, string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id) \
      FROM follows WHERE follower_id BETWEEN $1 AND $2 GROUP BY follower_id \

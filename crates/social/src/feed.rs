@@ -9,6 +9,7 @@
 //! exactly when more exist. A video present in several sources must carry the same key in
 //! each (both sources use the video's publication time), so it lands on one page only.
 
+use std::borrow::Cow;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashSet};
 
@@ -85,12 +86,22 @@ pub struct FeedPage {
 /// Merges `sources` (each newest first, see the module docs) into the newest `limit` distinct
 /// videos and the cursor after them when more exist. Sources out of order are tolerated
 /// (each is sorted first), duplicates within and across sources are dropped.
-pub fn merge_page(mut sources: Vec<Vec<FeedEntry>>, limit: usize) -> FeedPage {
-    for source in &mut sources {
-        if !source.windows(2).all(|w| w[0].key() >= w[1].key()) {
-            source.sort_unstable_by_key(|e| Reverse(e.key()));
-        }
-    }
+/// Sources are borrowed (a cached outbox head is merged where it lies); only one out of
+/// order is copied to be sorted.
+pub fn merge_page<S: AsRef<[FeedEntry]>>(sources: &[S], limit: usize) -> FeedPage {
+    let sources: Vec<Cow<'_, [FeedEntry]>> = sources
+        .iter()
+        .map(|source| {
+            let source = source.as_ref();
+            if source.windows(2).all(|w| w[0].key() >= w[1].key()) {
+                Cow::Borrowed(source)
+            } else {
+                let mut sorted = source.to_vec();
+                sorted.sort_unstable_by_key(|e| Reverse(e.key()));
+                Cow::Owned(sorted)
+            }
+        })
+        .collect();
     // Max-heap of each source's head: (key, source, index in source).
     let mut heap: BinaryHeap<((i64, Id), usize, usize)> = sources
         .iter()
@@ -171,14 +182,14 @@ mod tests {
     fn merge_interleaves_dedups_and_says_when_more_exist() {
         let inbox = vec![entry(9, 90), entry(5, 50), entry(1, 10)];
         let star = vec![entry(8, 80), entry(5, 50), entry(2, 20)];
-        let page = merge_page(vec![inbox.clone(), star.clone()], 3);
+        let page = merge_page(&[inbox.clone(), star.clone()], 3);
         assert_eq!(page.items, [entry(9, 90), entry(8, 80), entry(5, 50)]);
         assert_eq!(page.next, Some(entry(5, 50).cursor()));
-        let all = merge_page(vec![inbox, star], 10);
+        let all = merge_page(&[inbox, star], 10);
         assert_eq!(all.items.len(), 5);
         assert_eq!(all.next, None);
-        assert_eq!(merge_page(vec![], 5), FeedPage::default());
-        assert_eq!(merge_page(vec![vec![entry(1, 1)]], 0).next, None);
+        assert_eq!(merge_page::<Vec<FeedEntry>>(&[], 5), FeedPage::default());
+        assert_eq!(merge_page(&[vec![entry(1, 1)]], 0).next, None);
     }
 
     #[test]
@@ -237,7 +248,7 @@ mod tests {
                             .collect()
                     })
                     .collect();
-                let page = merge_page(fetched, limit);
+                let page = merge_page(&fetched, limit);
                 prop_assert!(page.items.len() <= limit);
                 got.extend(page.items.iter().copied());
                 match page.next {
