@@ -75,6 +75,24 @@ pub(crate) fn db(e: sqlx::Error) -> MetaError {
     }
 }
 
+/// Maps an error of the hot-read connections (`read_conns`) as [`db`] does sqlx's.
+pub(crate) fn sqlite_read(e: rusqlite::Error) -> MetaError {
+    use rusqlite::ErrorCode::{
+        CannotOpen, DatabaseBusy, DatabaseLocked, DiskFull, SystemIoFailure,
+    };
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked | SystemIoFailure | DiskFull | CannotOpen) => {
+            MetaError::Unavailable(DbError::new(e))
+        }
+        _ => MetaError::Database(DbError::new(e)),
+    }
+}
+
+/// [`MetaError::Unavailable`] for a reason of this crate's own (no driver error behind it).
+pub(crate) fn unavailable(why: &'static str) -> MetaError {
+    MetaError::Unavailable(DbError::new(std::io::Error::other(why)))
+}
+
 pub(crate) fn migration(e: sqlx::migrate::MigrateError) -> MetaError {
     match e {
         // A migration that failed because the database went away is an outage, not a bad

@@ -8,7 +8,7 @@
 use quicktok_core::Id;
 
 use crate::error::{Result, db};
-use crate::read_conns::with_read;
+use crate::read_conns::{all, one, with_read};
 use crate::store::{MetaStore, with_pool};
 
 /// One feed entry: a video, its author and its place in the feed.
@@ -406,16 +406,21 @@ impl<'a> Feed<'a> {
         let (at, id) = bounds(before);
         let Some(max_followees) = graph else {
             type Row = (Option<i64>, Option<bool>, Option<String>);
-            let (last_active, stale, inbox): Row = with_read!(self.store, |pool| {
-                sqlx::query_as(READER_INBOX)
-                    .bind(user.as_i64())
-                    .bind(at)
-                    .bind(id)
-                    .bind(i64::from(limit))
-                    .fetch_one(pool)
-                    .await
-            })
-            .map_err(db)?;
+            let (last_active, stale, inbox): Row =
+                with_read!(
+                    self.store,
+                    |c| one(c, READER_INBOX, &[&user.as_i64(), &at, &id, &i64::from(limit)], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
+                    .map(Option::unwrap_or_default),
+                    |pool| sqlx::query_as(READER_INBOX)
+                        .bind(user.as_i64())
+                        .bind(at)
+                        .bind(id)
+                        .bind(i64::from(limit))
+                        .fetch_one(pool)
+                        .await
+                )?;
             return Ok(ReaderStart {
                 graph: None,
                 activity: activity(last_active, stale),
@@ -430,18 +435,25 @@ impl<'a> Feed<'a> {
             Option<bool>,
             Option<String>,
         );
-        let (followees, list_bytes, blocked, last_active, stale, inbox): Row =
-            with_read!(self.store, |pool| {
-                sqlx::query_as(READER_START)
-                    .bind(user.as_i64())
-                    .bind(at)
-                    .bind(id)
-                    .bind(i64::from(limit))
-                    .bind(i64::from(max_followees) * MAX_LISTED_ID_BYTES)
-                    .fetch_one(pool)
-                    .await
-            })
-            .map_err(db)?;
+        let max_bytes = i64::from(max_followees) * MAX_LISTED_ID_BYTES;
+        let (followees, list_bytes, blocked, last_active, stale, inbox): Row = with_read!(
+            self.store,
+            |c| one(
+                c,
+                READER_START,
+                &[&user.as_i64(), &at, &id, &i64::from(limit), &max_bytes],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            )
+            .map(Option::unwrap_or_default),
+            |pool| sqlx::query_as(READER_START)
+                .bind(user.as_i64())
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .bind(max_bytes)
+                .fetch_one(pool)
+                .await
+        )?;
         let mut graph = ReaderGraph {
             followees: id_list(followees.as_deref())?,
             blocked: id_list(blocked.as_deref())?,
@@ -495,16 +507,18 @@ impl<'a> Feed<'a> {
         limit: u32,
     ) -> Result<Vec<FeedItem>> {
         let (at, id) = bounds(before);
-        let text: Option<String> = with_read!(self.store, |pool| {
-            sqlx::query_scalar(sql)
+        let text: Option<String> = with_read!(
+            self.store,
+            |c| one(c, sql, &[&key.as_i64(), &at, &id, &i64::from(limit)], |r| r.get(0))
+                .map(Option::flatten),
+            |pool| sqlx::query_scalar(sql)
                 .bind(key.as_i64())
                 .bind(at)
                 .bind(id)
                 .bind(i64::from(limit))
                 .fetch_one(pool)
                 .await
-        })
-        .map_err(db)?;
+        )?;
         item_list(text.as_deref())
     }
 
@@ -531,14 +545,15 @@ impl<'a> Feed<'a> {
 
     /// Whom `user` follows, most recent follow first, at most `limit`.
     pub async fn followees(&self, user: Id, limit: u32) -> Result<Vec<Id>> {
-        let rows: Vec<i64> = with_read!(self.store, |pool| {
-            sqlx::query_scalar(FOLLOWEES)
+        let rows: Vec<i64> = with_read!(
+            self.store,
+            |c| all(c, FOLLOWEES, &[&user.as_i64(), &i64::from(limit)], |r| r.get(0)),
+            |pool| sqlx::query_scalar(FOLLOWEES)
                 .bind(user.as_i64())
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db)?;
+        )?;
         Ok(rows.into_iter().map(Id::from_i64).collect())
     }
 
@@ -546,14 +561,15 @@ impl<'a> Feed<'a> {
     /// non-private videos of everyone `user` follows, computed from the follow graph in one
     /// query (`follows JOIN videos ORDER BY id DESC`). Benchmarks only.
     pub async fn pure_pull(&self, user: Id, limit: u32) -> Result<Vec<Id>> {
-        let rows: Vec<i64> = with_read!(self.store, |pool| {
-            sqlx::query_scalar(PURE_PULL)
+        let rows: Vec<i64> = with_read!(
+            self.store,
+            |c| all(c, PURE_PULL, &[&user.as_i64(), &i64::from(limit)], |r| r.get(0)),
+            |pool| sqlx::query_scalar(PURE_PULL)
                 .bind(user.as_i64())
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await
-        })
-        .map_err(db)?;
+        )?;
         Ok(rows.into_iter().map(Id::from_i64).collect())
     }
 }

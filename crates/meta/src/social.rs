@@ -9,7 +9,7 @@
 use quicktok_core::Id;
 
 use crate::error::{MetaError, Result, db, is_foreign_key_violation};
-use crate::read_conns::with_read;
+use crate::read_conns::{all, with_read};
 use crate::store::{MetaStore, with_pool};
 
 /// Another user seen through a relation (a follower, a followed account), with the
@@ -434,10 +434,11 @@ impl<'a> Social<'a> {
 
     /// Everyone `user` blocked or was blocked by (what recommendations must leave out).
     pub async fn block_partners(&self, user: Id) -> Result<Vec<Id>> {
-        let ids: Vec<i64> = with_read!(self.store, |pool| {
-            sqlx::query_scalar(BLOCK_PARTNERS).bind(user.as_i64()).fetch_all(pool).await
-        })
-        .map_err(db)?;
+        let ids: Vec<i64> = with_read!(
+            self.store,
+            |c| all(c, BLOCK_PARTNERS, &[&user.as_i64()], |r| r.get(0)),
+            |pool| sqlx::query_scalar(BLOCK_PARTNERS).bind(user.as_i64()).fetch_all(pool).await
+        )?;
         let mut ids: Vec<Id> = ids.into_iter().map(Id::from_i64).collect();
         ids.sort_unstable();
         Ok(ids)

@@ -20,7 +20,7 @@ use crate::fingerprints::Fingerprints;
 use crate::notifications::Notifications;
 use crate::pipeline_jobs::PipelineJobs;
 use crate::plays::Plays;
-use crate::read_conns::ReadConns;
+use crate::read_conns::{ReadConns, ReadSettings};
 use crate::recommend_state::RecommendState;
 use crate::refresh_tokens::RefreshTokens;
 use crate::renditions::Renditions;
@@ -102,8 +102,14 @@ impl MetaStore {
             Target::Sqlite { options, in_memory } => {
                 // A memory database is one connection: reads share it through the pool.
                 if !in_memory {
+                    let settings = ReadSettings {
+                        path: options.get_filename().to_path_buf(),
+                        busy_timeout: Duration::from_millis(cfg.busy_timeout_ms),
+                        cache_kib: u64::from(cfg.sqlite_cache_mib) * 1024,
+                        mmap_bytes: u64::from(cfg.sqlite_mmap_mib) << 20,
+                    };
                     reads = Some(Arc::new(ReadConns::new(
-                        options.clone(),
+                        settings,
                         cfg.max_connections,
                         acquire_timeout,
                     )));
@@ -173,7 +179,7 @@ impl MetaStore {
     /// [`MetaError::Unavailable`].
     pub async fn close(&self) {
         if let Some(reads) = &self.reads {
-            reads.close().await;
+            reads.close();
         }
         with_pool!(self, |pool| pool.close().await)
     }

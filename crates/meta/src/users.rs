@@ -3,7 +3,7 @@
 use quicktok_core::Id;
 
 use crate::error::{MetaError, Result, db, unique_violation};
-use crate::read_conns::with_read;
+use crate::read_conns::{all, params_of, with_read};
 use crate::store::{MetaStore, with_pool};
 
 /// A stored account.
@@ -124,14 +124,23 @@ impl<'a> Users<'a> {
                 "SELECT id, username, password_hash, display_name, created_at_ms \
                  FROM users WHERE id IN ({placeholders})"
             );
-            let rows = with_read!(self.store, |pool| {
-                let mut query = sqlx::query_as::<_, UserRow>(&sql);
-                for id in chunk {
-                    query = query.bind(*id);
+            let rows = with_read!(
+                self.store,
+                |c| all(c, &sql, &params_of(chunk), |r| Ok(UserRow {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    display_name: r.get(3)?,
+                    created_at_ms: r.get(4)?,
+                })),
+                |pool| {
+                    let mut query = sqlx::query_as::<_, UserRow>(&sql);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    query.fetch_all(pool).await
                 }
-                query.fetch_all(pool).await
-            })
-            .map_err(db)?;
+            )?;
             for row in rows {
                 let user = User::from(row);
                 out.insert(user.id, user);

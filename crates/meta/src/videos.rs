@@ -13,7 +13,7 @@ use quicktok_core::Id;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, Result, db, is_foreign_key_violation, unique_violation};
-use crate::read_conns::with_read;
+use crate::read_conns::{all, params_of, with_read};
 use crate::store::{MetaStore, with_pool};
 
 /// Where a video is in its lifecycle.
@@ -210,6 +210,32 @@ pub(crate) struct VideoRow {
 }
 
 impl VideoRow {
+    /// A row of the hot-read connections, columns in the order every `SELECT` of videos
+    /// here lists them.
+    pub(crate) fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<VideoRow> {
+        Ok(VideoRow {
+            id: r.get(0)?,
+            author_id: r.get(1)?,
+            title: r.get(2)?,
+            description: r.get(3)?,
+            status: r.get(4)?,
+            reason: r.get(5)?,
+            duration_ms: r.get(6)?,
+            width: r.get(7)?,
+            height: r.get(8)?,
+            created_at_ms: r.get(9)?,
+            published_at_ms: r.get(10)?,
+            updated_at_ms: r.get(11)?,
+            archived_at_ms: r.get(12)?,
+            last_play_ms: r.get(13)?,
+            cover_blob_id: r.get(14)?,
+            view_count: r.get(15)?,
+            private: r.get(16)?,
+            kind: r.get(17)?,
+            expires_at_ms: r.get(18)?,
+        })
+    }
+
     pub(crate) fn into_video(self, tags: Vec<String>) -> Result<Video> {
         let status =
             self.status.parse::<VideoStatus>().map_err(|e| db(sqlx::Error::Decode(Box::new(e))))?;
@@ -453,14 +479,17 @@ impl<'a> Videos<'a> {
                      archived_at_ms, last_play_ms, cover_blob_id, view_count, private, kind, \
                      expires_at_ms FROM videos WHERE id IN ({placeholders})"
                 );
-                let found = with_read!(self.store, |pool| {
-                    let mut query = sqlx::query_as::<_, VideoRow>(&sql);
-                    for id in chunk {
-                        query = query.bind(*id);
+                let found = with_read!(
+                    self.store,
+                    |c| all(c, &sql, &params_of(chunk), VideoRow::from_sqlite),
+                    |pool| {
+                        let mut query = sqlx::query_as::<_, VideoRow>(&sql);
+                        for id in chunk {
+                            query = query.bind(*id);
+                        }
+                        query.fetch_all(pool).await
                     }
-                    query.fetch_all(pool).await
-                })
-                .map_err(db)?;
+                )?;
                 rows.extend(found);
             }
             Ok::<_, MetaError>(rows)
@@ -727,14 +756,18 @@ impl<'a> Videos<'a> {
                 "SELECT video_id, blob_id FROM video_covers WHERE video_id IN ({placeholders}) \
                  ORDER BY video_id, idx"
             );
-            let rows = with_read!(self.store, |pool| {
-                let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
-                for id in chunk {
-                    query = query.bind(id.as_i64());
+            let keys: Vec<i64> = chunk.iter().map(|id| id.as_i64()).collect();
+            let rows: Vec<(i64, i64)> = with_read!(
+                self.store,
+                |c| all(c, &sql, &params_of(&keys), |r| Ok((r.get(0)?, r.get(1)?))),
+                |pool| {
+                    let mut query = sqlx::query_as::<_, (i64, i64)>(&sql);
+                    for id in &keys {
+                        query = query.bind(*id);
+                    }
+                    query.fetch_all(pool).await
                 }
-                query.fetch_all(pool).await
-            })
-            .map_err(db)?;
+            )?;
             for (video, blob) in rows {
                 out.entry(Id::from_i64(video)).or_default().push(Id::from_i64(blob));
             }
@@ -867,14 +900,17 @@ impl<'a> Videos<'a> {
             let placeholders = crate::store::in_placeholders(chunk.len());
             let sql =
                 format!("SELECT video_id, tag FROM video_tags WHERE video_id IN ({placeholders})");
-            let rows = with_read!(self.store, |pool| {
-                let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-                for id in chunk {
-                    query = query.bind(*id);
+            let rows: Vec<(i64, String)> = with_read!(
+                self.store,
+                |c| all(c, &sql, &params_of(chunk), |r| Ok((r.get(0)?, r.get(1)?))),
+                |pool| {
+                    let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    query.fetch_all(pool).await
                 }
-                query.fetch_all(pool).await
-            })
-            .map_err(db)?;
+            )?;
             for (video_id, tag) in rows {
                 tags.entry(video_id).or_default().push(tag);
             }
