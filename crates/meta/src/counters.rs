@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use quicktok_core::Id;
 
 use crate::error::{Result, db};
-use crate::read_conns::{one, params_of, with_read};
+use crate::read_conns::text_of_ids;
 use crate::store::{MetaStore, with_pool};
 
 /// Which counter: a subject (`video` or `user`), its id, a metric (`likes`, `plays`...).
@@ -115,17 +115,7 @@ impl<'a> Counters<'a> {
                 "SELECT string_agg(CAST(id AS TEXT) || ':' || subject || ':' || metric || ':' \
                  || CAST(value AS TEXT), ',') FROM counters WHERE id IN ({placeholders})"
             );
-            let text: Option<String> = with_read!(
-                self.store,
-                |c| one(c, &sql, &params_of(chunk), |r| r.get(0)).map(Option::flatten),
-                |pool| {
-                    let mut query = sqlx::query_scalar(&sql);
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    query.fetch_one(pool).await
-                }
-            )?;
+            let text = text_of_ids(self.store, &sql, chunk).await?;
             for record in text.as_deref().unwrap_or_default().split(',').filter(|r| !r.is_empty()) {
                 let (id, subject, metric, value) = counter_record(record)?;
                 found.insert((id, subject.to_owned(), metric.to_owned()), value);

@@ -406,21 +406,20 @@ impl<'a> Feed<'a> {
         let (at, id) = bounds(before);
         let Some(max_followees) = graph else {
             type Row = (Option<i64>, Option<bool>, Option<String>);
-            let (last_active, stale, inbox): Row =
-                with_read!(
-                    self.store,
-                    |c| one(c, READER_INBOX, &[&user.as_i64(), &at, &id, &i64::from(limit)], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .map(Option::unwrap_or_default),
-                    |pool| sqlx::query_as(READER_INBOX)
-                        .bind(user.as_i64())
-                        .bind(at)
-                        .bind(id)
-                        .bind(i64::from(limit))
-                        .fetch_one(pool)
-                        .await
-                )?;
+            let (last_active, stale, inbox): Row = with_read!(
+                self.store,
+                |c| one(c, READER_INBOX, &[&user.as_i64(), &at, &id, &i64::from(limit)], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
+                .map(Option::unwrap_or_default),
+                |pool| sqlx::query_as(READER_INBOX)
+                    .bind(user.as_i64())
+                    .bind(at)
+                    .bind(id)
+                    .bind(i64::from(limit))
+                    .fetch_one(pool)
+                    .await
+            )?;
             return Ok(ReaderStart {
                 graph: None,
                 activity: activity(last_active, stale),

@@ -170,6 +170,22 @@ macro_rules! with_read {
 }
 pub(crate) use with_read;
 
+/// The one text column of `sql`'s one row with `ids` bound in order (an `IN` list of
+/// `string_agg` reads), on the hot-read connections where the store has them.
+pub(crate) async fn text_of_ids(
+    store: &crate::MetaStore,
+    sql: &str,
+    ids: &[i64],
+) -> Result<Option<String>> {
+    with_read!(store, |c| one(c, sql, &params_of(ids), |r| r.get(0)).map(Option::flatten), |pool| {
+        let mut query = sqlx::query_scalar::<_, Option<String>>(sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        query.fetch_one(pool).await
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {

@@ -6,7 +6,7 @@
 use quicktok_core::Id;
 
 use crate::error::{MetaError, Result, db, is_foreign_key_violation};
-use crate::read_conns::{one, params_of, with_read};
+use crate::read_conns::text_of_ids;
 use crate::store::{MetaStore, with_pool};
 
 /// One rendition of a video.
@@ -152,17 +152,7 @@ impl<'a> Renditions<'a> {
                  || spec_json || {chr}(31) || CAST(created_at_ms AS TEXT), {chr}(30)) \
                  FROM video_renditions WHERE video_id IN ({placeholders})"
             );
-            let text: Option<String> = with_read!(
-                self.store,
-                |c| one(c, &sql, &params_of(chunk), |r| r.get(0)).map(Option::flatten),
-                |pool| {
-                    let mut query = sqlx::query_scalar(&sql);
-                    for id in chunk {
-                        query = query.bind(*id);
-                    }
-                    query.fetch_one(pool).await
-                }
-            )?;
+            let text = text_of_ids(self.store, &sql, chunk).await?;
             for record in text.as_deref().unwrap_or_default().split('\u{1e}') {
                 if record.is_empty() {
                     continue;
