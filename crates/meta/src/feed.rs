@@ -109,23 +109,23 @@ const CELEBRITY_IDS: &str = "SELECT id FROM counters \
 // only a list longer than the caller wants can reach), the list's length, everyone on either
 // side of a block with them, when they were last seen, and the first inbox page after
 // ($2, $3), `$4` rows, as [`INBOX_ROWS`] reads it.
+// The reader's own rows are joined to a one-row stand-in so each is looked up once and a
+// missing one reads as NULLs.
 const READER_START: &str = concat!(
-    "SELECT (SELECT CASE WHEN length(followees) <= $5 THEN followees END ",
-    "FROM following_lists WHERE user_id = $1), ",
-    "(SELECT CAST(length(followees) AS BIGINT) FROM following_lists WHERE user_id = $1), ",
+    "SELECT CASE WHEN length(l.followees) <= $5 THEN l.followees END, ",
+    "CAST(length(l.followees) AS BIGINT), ",
     "(SELECT string_agg(CAST(id AS TEXT), ',') FROM (SELECT blocked_id AS id FROM blocks ",
     "WHERE blocker_id = $1 UNION ALL SELECT blocker_id FROM blocks WHERE blocked_id = $1) AS b), ",
-    "(SELECT last_active_ms FROM user_activity WHERE user_id = $1), ",
-    "(SELECT stale FROM user_activity WHERE user_id = $1), (",
+    "a.last_active_ms, a.stale, (",
     inbox_rows_sql!("$1", "$2", "$3", "$4"),
-    ")"
+    ") FROM (SELECT 1 AS one) AS r ",
+    "LEFT JOIN following_lists l ON l.user_id = $1 LEFT JOIN user_activity a ON a.user_id = $1"
 );
 // The same start for a reader whose graph the caller holds (cached): activity and inbox only.
 const READER_INBOX: &str = concat!(
-    "SELECT (SELECT last_active_ms FROM user_activity WHERE user_id = $1), ",
-    "(SELECT stale FROM user_activity WHERE user_id = $1), (",
+    "SELECT a.last_active_ms, a.stale, (",
     inbox_rows_sql!("$1", "$2", "$3", "$4"),
-    ")"
+    ") FROM (SELECT 1 AS one) AS r LEFT JOIN user_activity a ON a.user_id = $1"
 );
 const FOLLOWEES: &str = "SELECT followee_id FROM follows WHERE follower_id = $1 \
      ORDER BY id DESC LIMIT $2";

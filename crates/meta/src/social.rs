@@ -139,22 +139,35 @@ const FOLLOW: &str = "INSERT INTO follows (follower_id, followee_id, id, created
      (blocker_id = $1 AND blocked_id = $2) OR (blocker_id = $2 AND blocked_id = $1)) \
      ON CONFLICT (follower_id, followee_id) DO NOTHING";
 const UNFOLLOW: &str = "DELETE FROM follows WHERE follower_id = $1 AND followee_id = $2";
-// A follower's stored list (`following_lists`) recomputed from their follows, in the
-// transaction that changed them. One row per follower: cheap next to a feed read's cost.
-const REFRESH_FOLLOWING: &str = "INSERT INTO following_lists (user_id, followees) \
-     SELECT $1, COALESCE(string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id), '') \
-     FROM follows WHERE follower_id = $1 \
-     ON CONFLICT (user_id) DO UPDATE SET followees = excluded.followees";
-/// The same for every follower with an id in `$1..=$2` who follows anyone (bulk loading).
-#[cfg(feature = "bulk")]
-pub(crate) const REFRESH_FOLLOWING_RANGE: &str = "INSERT INTO following_lists (user_id, followees) \
-     SELECT follower_id, string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id) \
-     FROM follows WHERE follower_id BETWEEN $1 AND $2 GROUP BY follower_id \
-     ON CONFLICT (user_id) DO UPDATE SET followees = excluded.followees";
+// A stored followee list (`following_lists`, the format `Feed::reader_start` parses) built
+// from a follower's `follows` rows, and written over the old one.
+macro_rules! followee_list_sql {
+    () => {
+        "string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id)"
+    };
+}
+macro_rules! upsert_following_list_sql {
+    () => {
+        " ON CONFLICT (user_id) DO UPDATE SET followees = excluded.followees"
+    };
+}
+// A follower's list recomputed from their follows, in the transaction that changed them.
+// One row per follower: cheap next to a feed read's cost.
+const REFRESH_FOLLOWING: &str = concat!(
+    "INSERT INTO following_lists (user_id, followees) SELECT $1, COALESCE(",
+    followee_list_sql!(),
+    ", '') FROM follows WHERE follower_id = $1",
+    upsert_following_list_sql!()
+);
+/// The same for every follower with an id in `$1..=$2` who follows anyone (bulk loading,
+/// and the repair's rebuild over every id).
+pub(crate) const REFRESH_FOLLOWING_RANGE: &str = concat!(
+    "INSERT INTO following_lists (user_id, followees) SELECT follower_id, ",
+    followee_list_sql!(),
+    " FROM follows WHERE follower_id BETWEEN $1 AND $2 GROUP BY follower_id",
+    upsert_following_list_sql!()
+);
 const CLEAR_FOLLOWING_LISTS: &str = "DELETE FROM following_lists";
-const REBUILD_FOLLOWING_LISTS: &str = "INSERT INTO following_lists (user_id, followees) \
-     SELECT follower_id, string_agg(CAST(followee_id AS TEXT), ',' ORDER BY followee_id) \
-     FROM follows GROUP BY follower_id";
 // PostgreSQL runs writers side by side, each recomputing a list from what it sees: the
 // users whose lists a transaction rewrites are locked first (in id order, so two
 // transactions cannot wait on each other), which orders their graph changes. `NO KEY`:
@@ -407,8 +420,12 @@ impl<'a> Social<'a> {
             async {
                 let mut tx = pool.begin().await?;
                 sqlx::query(CLEAR_FOLLOWING_LISTS).execute(&mut *tx).await?;
-                let written =
-                    sqlx::query(REBUILD_FOLLOWING_LISTS).execute(&mut *tx).await?.rows_affected();
+                let written = sqlx::query(REFRESH_FOLLOWING_RANGE)
+                    .bind(i64::MIN)
+                    .bind(i64::MAX)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
                 tx.commit().await?;
                 Ok::<_, sqlx::Error>(written)
             }

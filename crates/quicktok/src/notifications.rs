@@ -4,9 +4,10 @@
 //!
 //! It runs with the API role, one consumer per topic and node (`notifications-{node}`), so
 //! every API node's hub sees what its own consumer stores; for the same reason it drops the
-//! node's cached feed follows of whoever followed or unfollowed someone on another node. Inserts are idempotent (each row's
-//! source is `{topic}:{offset}:{recipient}`): a replayed batch, or a second node storing the
-//! same event, adds nothing; only the node whose insert stored a row delivers it live.
+//! node's cached feed follows of whoever followed or unfollowed someone on another node.
+//! Inserts are idempotent (each row's source is `{topic}:{offset}:{recipient}`): a replayed
+//! batch, or a second node storing the same event, adds nothing; only the node whose insert
+//! stored a row delivers it live.
 
 use std::sync::Arc;
 use std::time::Duration;
